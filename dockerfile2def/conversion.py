@@ -1,0 +1,72 @@
+"""The conversion pipeline: parse -> passes -> emit, and its public result type."""
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional
+
+from .errors import D2SError, Diagnostic
+
+
+@dataclass
+class Context:
+    """What the passes know besides the IR: the user's options and the diagnostics found so far."""
+
+    path: str = "Dockerfile"
+    context_dir: Optional[str] = None  # the build context folder; None: no file system access
+    build_args: Dict[str, str] = field(default_factory=dict)
+    target: Optional[str] = None
+    # Base image configs by image reference ({"Env": [...], "Entrypoint": [...], ...}), when known.
+    base_configs: Dict[str, dict] = field(default_factory=dict)
+    diagnostics: List[Diagnostic] = field(default_factory=list)
+
+    def warn(self, code: str, message: str, line: int, column: int = 1) -> None:
+        self.diagnostics.append(Diagnostic(code, message, line, column, "warning", self.path))
+
+    def error(self, message: str, line: int, column: int = 1) -> D2SError:
+        """An error to raise: bad input the translation cannot go on with."""
+        return D2SError(message, line, column, self.path)
+
+
+@dataclass
+class Conversion:
+    """The result of :func:`convert`: the definition file text and what d2s had to say about it."""
+
+    definition: str
+    diagnostics: List[Diagnostic] = field(default_factory=list)
+    # Files the definition needs beside it (relative path -> bytes), e.g. none today.
+
+
+def convert(
+    text: str,
+    *,
+    context: Optional[str] = None,
+    build_args: Optional[Mapping[str, str]] = None,
+    target: Optional[str] = None,
+    path: str = "Dockerfile",
+    base_configs: Optional[Mapping[str, dict]] = None,
+) -> Conversion:
+    """Convert Dockerfile text into a definition file.
+
+    Raises :class:`D2SError` (and nothing else) for bad input.
+    """
+    from .emit import emit
+    from .parser import parse
+    from .passes import run_passes
+
+    ctx = Context(
+        path=path,
+        context_dir=context,
+        build_args=dict(build_args or {}),
+        target=target,
+        base_configs=dict(base_configs or {}),
+    )
+    try:
+        dockerfile = parse(text, path=path)
+        dockerfile = run_passes(dockerfile, ctx)
+        definition = emit(dockerfile, ctx)
+    except D2SError as err:
+        raise err.with_path(path) if err.path is None else err
+    return Conversion(definition=definition, diagnostics=sorted(ctx.diagnostics, key=_order))
+
+
+def _order(d: Diagnostic):
+    return (d.line, d.column, d.code)

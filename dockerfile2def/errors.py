@@ -1,0 +1,54 @@
+"""Errors and diagnostics: every finding has a location, and every lossy translation a stable code."""
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+class D2SError(ValueError):
+    """Bad input: the one exception the public API raises for it.
+
+    ``str(err)`` is the one-line ``PATH:LINE:COL: error: MESSAGE`` form the CLI prints.
+    """
+
+    def __init__(self, message: str, line: int = 1, column: int = 1, path: Optional[str] = None):
+        self.message = message
+        self.line = line
+        self.column = column
+        self.path = path
+        super().__init__(self.format())
+
+    def format(self, path: Optional[str] = None) -> str:
+        where = path or self.path or "Dockerfile"
+        return "%s:%d:%d: error: %s" % (where, self.line, self.column, self.message)
+
+    def with_path(self, path: str) -> "D2SError":
+        return D2SError(self.message, self.line, self.column, path)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A finding: ``code`` is stable (D2Sxxx) and documented in docs/diagnostics.md."""
+
+    code: str
+    message: str
+    line: int
+    column: int = 1
+    severity: str = "warning"  # "warning" or "error"
+    path: Optional[str] = None
+
+    def format(self, path: Optional[str] = None) -> str:
+        where = path or self.path or "Dockerfile"
+        return "%s:%d:%d: %s[%s]: %s" % (where, self.line, self.column, self.severity, self.code, self.message)
+
+    def as_dict(self, path: Optional[str] = None) -> dict:
+        return {
+            "path": path or self.path,
+            "line": self.line,
+            "column": self.column,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+        }

@@ -1,0 +1,231 @@
+"""The typed IR of a Dockerfile: a Dockerfile holds stages, a stage holds instructions.
+
+Every node keeps its source span. Values are kept raw, exactly as written (quotes and escapes
+included); variable expansion happens in a pass, never in the parser. Passes return new or
+updated nodes; the fields marked "resolved" are filled in by passes and are ``None`` straight
+out of the parser.
+"""
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple, Union
+
+
+@dataclass(frozen=True)
+class Span:
+    """1-based line and column of the first character, and the last line of the instruction."""
+
+    line: int
+    column: int = 1
+    end_line: int = 0
+
+    def __post_init__(self):
+        if not self.end_line:
+            object.__setattr__(self, "end_line", self.line)
+
+
+@dataclass
+class Flag:
+    """A builder flag such as ``--from=build``; ``value`` is None for a bare ``--link``."""
+
+    name: str
+    value: Optional[str]
+    span: Span
+
+    def text(self) -> str:
+        return "--%s" % self.name if self.value is None else "--%s=%s" % (self.name, self.value)
+
+
+@dataclass
+class Heredoc:
+    """One here-document attached to RUN, COPY or ADD."""
+
+    name: str
+    body: str  # raw, trailing newline kept; tabs already stripped for <<-
+    expand: bool  # False when any part of the delimiter was quoted
+    chomp: bool  # <<-
+    file_descriptor: int = 0
+    span: Optional[Span] = None
+
+
+@dataclass
+class ShellForm:
+    """Shell form: the text after the flags, continuation lines joined, as one string."""
+
+    text: str
+
+
+@dataclass
+class ExecForm:
+    """Exec (JSON) form: a list of strings, no shell, no expansion."""
+
+    argv: List[str]
+
+
+Command = Union[ShellForm, ExecForm]
+
+
+@dataclass
+class Instruction:
+    keyword: str  # upper case, as Docker names it
+    span: Span
+    flags: List[Flag] = field(default_factory=list)
+    original: str = ""  # the logical line, continuations joined
+
+    def flag(self, name: str) -> Optional[Flag]:
+        """The last flag with this name (Docker takes the last one of a non-list flag)."""
+        found = None
+        for f in self.flags:
+            if f.name == name:
+                found = f
+        return found
+
+    def flag_values(self, name: str) -> List[str]:
+        return [f.value or "" for f in self.flags if f.name == name]
+
+
+@dataclass
+class From(Instruction):
+    image: str = ""
+    stage_name: Optional[str] = None  # lowercased, as BuildKit stores it
+    platform: Optional[str] = None
+
+
+@dataclass
+class Run(Instruction):
+    command: Command = field(default_factory=lambda: ShellForm(""))
+    heredocs: List[Heredoc] = field(default_factory=list)
+
+
+@dataclass
+class Cmd(Instruction):
+    command: Command = field(default_factory=lambda: ShellForm(""))
+
+
+@dataclass
+class Entrypoint(Instruction):
+    command: Command = field(default_factory=lambda: ShellForm(""))
+
+
+@dataclass
+class Shell(Instruction):
+    argv: List[str] = field(default_factory=list)
+
+
+@dataclass
+class KeyValue:
+    key: str  # raw word
+    value: str  # raw word (quotes kept) or, in the legacy form, the raw rest of the line
+
+
+@dataclass
+class Env(Instruction):
+    pairs: List[KeyValue] = field(default_factory=list)
+    legacy: bool = False
+
+
+@dataclass
+class Label(Instruction):
+    pairs: List[KeyValue] = field(default_factory=list)
+    legacy: bool = False
+
+
+@dataclass
+class ArgDeclaration:
+    name: str  # raw
+    default: Optional[str]  # raw; None when the word has no '='
+
+
+@dataclass
+class Arg(Instruction):
+    declarations: List[ArgDeclaration] = field(default_factory=list)
+
+
+@dataclass
+class Copy(Instruction):
+    """COPY and ADD (``keyword`` tells which)."""
+
+    sources: List[str] = field(default_factory=list)  # raw words
+    destination: str = ""  # raw word
+    json: bool = False
+    heredocs: List[Heredoc] = field(default_factory=list)
+
+
+@dataclass
+class Workdir(Instruction):
+    path: str = ""
+
+
+@dataclass
+class User(Instruction):
+    user: str = ""
+
+
+@dataclass
+class Expose(Instruction):
+    ports: List[str] = field(default_factory=list)
+
+
+@dataclass
+class Volume(Instruction):
+    paths: List[str] = field(default_factory=list)
+    json: bool = False
+
+
+@dataclass
+class StopSignal(Instruction):
+    signal: str = ""
+
+
+@dataclass
+class Healthcheck(Instruction):
+    kind: str = "NONE"  # "CMD" or "NONE"
+    command: Optional[Command] = None
+
+
+@dataclass
+class Maintainer(Instruction):
+    name: str = ""
+
+
+@dataclass
+class Onbuild(Instruction):
+    trigger: Optional[Instruction] = None
+
+
+Argument = Tuple[str, Optional[str]]
+
+
+@dataclass
+class Stage:
+    """One build stage: its FROM and the instructions after it."""
+
+    index: int
+    base: From
+    instructions: List[Instruction] = field(default_factory=list)
+
+    @property
+    def name(self) -> Optional[str]:
+        return self.base.stage_name
+
+    @property
+    def span(self) -> Span:
+        return self.base.span
+
+
+@dataclass
+class Dockerfile:
+    stages: List[Stage]
+    global_args: List[Arg] = field(default_factory=list)  # ARGs before the first FROM
+    directives: dict = field(default_factory=dict)  # lowercased key -> value
+    escape: str = "\\"
+    path: str = "Dockerfile"
+
+    def stage_named(self, name: str) -> Optional[Stage]:
+        """A stage by name (case-insensitive) or by index, as ``COPY --from`` and ``FROM`` refer to it."""
+        lowered = name.lower()
+        for stage in self.stages:
+            if stage.name == lowered:
+                return stage
+        if name.isdigit() and int(name) < len(self.stages):
+            return self.stages[int(name)]
+        return None
