@@ -70,3 +70,25 @@ def convert(
 
 def _order(d: Diagnostic):
     return (d.line, d.column, d.code)
+
+
+def decode_source(raw: bytes, path: str) -> str:
+    """Decode a Dockerfile's bytes as UTF-8, refusing binary input with the position of the first bad byte."""
+    nul = raw.find(b"\0")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad = err.start
+        if nul != -1 and nul < bad:
+            bad = nul
+        raise _position_error("input is not valid UTF-8 text (binary file?)", raw, bad, path)
+    if nul != -1:
+        raise _position_error("input contains a NUL byte (binary file?)", raw, nul, path)
+    return text
+
+
+def _position_error(message: str, raw: bytes, offset: int, path: str) -> D2SError:
+    before = raw[:offset]
+    line = before.count(b"\n") + 1
+    column = offset - (before.rfind(b"\n") + 1) + 1
+    return D2SError(message, line, column, path)
