@@ -70,6 +70,10 @@ class Instruction:
     span: Span
     flags: List[Flag] = field(default_factory=list)
     original: str = ""  # the logical line, continuations joined
+    # Resolved by passes (None straight out of the parser):
+    workdir: Optional[str] = None  # absolute working directory in effect (resolve_workdir)
+    user: Optional[str] = None  # USER in effect, expanded (resolve_workdir)
+    shell: Optional[List[str]] = None  # SHELL in effect for shell-form commands (resolve_shell)
 
     def flag(self, name: str) -> Optional[Flag]:
         """The last flag with this name (Docker takes the last one of a non-list flag)."""
@@ -196,12 +200,27 @@ Argument = Tuple[str, Optional[str]]
 
 
 @dataclass
+class Runtime:
+    """What a stage's image does when run, as Docker's image config records it (resolve_runtime)."""
+
+    entrypoint: Optional[Command] = None
+    cmd: Optional[Command] = None
+    workdir: str = "/"
+    user: Optional[str] = None
+    env: List[Tuple[str, str]] = field(default_factory=list)  # final values, in order of definition
+    labels: List[Tuple[str, str]] = field(default_factory=list)
+    inherits_runscript: bool = False  # neither ENTRYPOINT nor CMD known: keep the base's runscript
+
+
+@dataclass
 class Stage:
     """One build stage: its FROM and the instructions after it."""
 
     index: int
     base: From
     instructions: List[Instruction] = field(default_factory=list)
+    runtime: Optional[Runtime] = None  # resolved by passes
+    parent: Optional[str] = None  # name of the stage this one is based on (FROM <stage>), resolved
 
     @property
     def name(self) -> Optional[str]:
