@@ -137,6 +137,7 @@ class Label(Instruction):
 class ArgDeclaration:
     name: str  # raw
     default: Optional[str]  # raw; None when the word has no '='
+    value: Optional[str] = None  # resolved: --build-arg, else inherited global, else default (expand_variables)
 
 
 @dataclass
