@@ -211,6 +211,7 @@ class Runtime:
     env: List[Tuple[str, str]] = field(default_factory=list)  # final values, in order of definition
     labels: List[Tuple[str, str]] = field(default_factory=list)
     inherits_runscript: bool = False  # neither ENTRYPOINT nor CMD known: keep the base's runscript
+    base_known: bool = True  # the base image's config was known
 
 
 @dataclass
@@ -222,6 +223,8 @@ class Stage:
     instructions: List[Instruction] = field(default_factory=list)
     runtime: Optional[Runtime] = None  # resolved by passes
     parent: Optional[str] = None  # name of the stage this one is based on (FROM <stage>), resolved
+    # FROM lines of the stages replayed into this one (FROM <stage> chains), oldest first.
+    ancestry: List[int] = field(default_factory=list)
 
     @property
     def name(self) -> Optional[str]:
@@ -239,6 +242,7 @@ class Dockerfile:
     directives: dict = field(default_factory=dict)  # lowercased key -> value
     escape: str = "\\"
     path: str = "Dockerfile"
+    global_scope: dict = field(default_factory=dict)  # resolved global ARG values (resolve_global_args)
 
     def stage_named(self, name: str) -> Optional[Stage]:
         """A stage by name (case-insensitive) or by index, as ``COPY --from`` and ``FROM`` refer to it."""
@@ -246,6 +250,8 @@ class Dockerfile:
         for stage in self.stages:
             if stage.name == lowered:
                 return stage
-        if name.isdigit() and int(name) < len(self.stages):
-            return self.stages[int(name)]
+        if name.isdigit():
+            for stage in self.stages:
+                if stage.index == int(name):
+                    return stage
         return None

@@ -1,0 +1,29 @@
+"""Stable diagnostic codes of the converter (D2S0xx) with their one-line titles.
+
+Every code here has a section in docs/diagnostics.md (a test checks it); codes are never reused.
+"""
+
+CODES = {
+    "D2S001": "instruction has no Apptainer equivalent; recorded, not translated",
+    "D2S002": "base image configuration unavailable; worked out inside the image instead",
+    "D2S003": "USER: Apptainer runs containers as the calling user",
+    "D2S004": "EXPOSE has no effect in Apptainer",
+    "D2S005": "VOLUME has no effect in Apptainer",
+    "D2S006": "HEALTHCHECK has no effect in Apptainer",
+    "D2S007": "STOPSIGNAL has no effect in Apptainer",
+    "D2S008": "ONBUILD triggers are recorded, never run",
+    "D2S009": "FROM --platform: Apptainer builds for one architecture per build",
+    "D2S010": "RUN --mount translated with different semantics",
+    "D2S011": "RUN --network/--security cannot be enforced in %post",
+    "D2S012": "COPY/ADD --link has no Apptainer equivalent (the result is the same)",
+    "D2S013": "ADD from a URL is downloaded when the image is built",
+    "D2S014": "ADD from a git repository is cloned when the image is built",
+    "D2S015": "a path under /tmp or /var/tmp is the host's during the build",
+    "D2S016": "parser directive has no effect in the conversion",
+    "D2S017": "a COPY/ADD source matched nothing",
+    "D2S018": "RUN after USER runs as root in %post",
+    "D2S019": "value cannot be represented in a definition file",
+    "D2S020": "ENTRYPOINT or CMD of the base image is unknown",
+    "D2S021": "--chown names a user or group resolved inside the image",
+    "D2S022": "SHELL is not a POSIX shell; %post still runs /bin/sh around it",
+}

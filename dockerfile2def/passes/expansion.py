@@ -1,0 +1,29 @@
+"""Shared helper for the passes: BuildKit word expansion with errors placed at the instruction."""
+
+from typing import List, Mapping
+
+from ..conversion import Context
+from ..expand import ExpansionError, process_word, process_words
+from ..ir import Dockerfile, Instruction
+
+
+def _fail(err: ExpansionError, word: str, instruction: Instruction, ctx: Context):
+    at = instruction.original.find(word) if word else -1
+    column = instruction.span.column + (at if at >= 0 else 0) + getattr(err, "offset", 0)
+    return ctx.error("%s (in %r)" % (err, word), instruction.span.line, column)
+
+
+def expand_word(word: str, env: Mapping[str, str], dockerfile: Dockerfile, instruction: Instruction,
+                ctx: Context) -> str:
+    try:
+        return process_word(word, env, dockerfile.escape)
+    except ExpansionError as err:
+        raise _fail(err, word, instruction, ctx)
+
+
+def expand_words(text: str, env: Mapping[str, str], dockerfile: Dockerfile, instruction: Instruction,
+                 ctx: Context) -> List[str]:
+    try:
+        return process_words(text, env, dockerfile.escape)
+    except ExpansionError as err:
+        raise _fail(err, text, instruction, ctx)

@@ -1,0 +1,58 @@
+"""Resolve the global ARGs (before the first FROM) and expand FROM lines with them.
+
+BuildKit expands FROM's image and --platform with the global ARGs only (plus the automatic
+platform ARGs); a --build-arg overrides a default. Stage-level ARGs are handled later.
+"""
+
+import platform as _platform
+
+from ..conversion import Context
+from ..ir import Dockerfile
+from .expansion import expand_word
+
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "ppc64le": "ppc64le",
+         "s390x": "s390x", "armv7l": "arm", "riscv64": "riscv64"}
+
+
+def platform_args() -> dict:
+    """The automatic platform ARGs, for a build on this machine (Apptainer builds natively)."""
+    arch = _ARCH.get(_platform.machine().lower(), _platform.machine().lower())
+    variant = "v7" if arch == "arm" else ""
+    plat = "linux/%s%s" % (arch, "/" + variant if variant else "")
+    values = {}
+    for prefix in ("TARGET", "BUILD"):
+        values[prefix + "PLATFORM"] = plat
+        values[prefix + "OS"] = "linux"
+        values[prefix + "ARCH"] = arch
+        values[prefix + "VARIANT"] = variant
+    return values
+
+
+def resolve_global_args(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
+    scope = dict(platform_args())
+    for arg in dockerfile.global_args:
+        # All substitutions of one instruction use the values from before it.
+        before = dict(scope)
+        for declaration in arg.declarations:
+            name = expand_word(declaration.name, before, dockerfile, arg, ctx)
+            declaration.name = name
+            if name in ctx.build_args:
+                declaration.value = ctx.build_args[name]
+            elif declaration.default is not None:
+                declaration.value = expand_word(declaration.default, before, dockerfile, arg, ctx)
+            else:
+                declaration.value = None
+            if declaration.value is not None:
+                scope[name] = declaration.value
+            else:
+                scope.pop(name, None)
+    dockerfile.global_scope = scope
+    for stage in dockerfile.stages:
+        base = stage.base
+        image = expand_word(base.image, scope, dockerfile, base, ctx)
+        if not image:
+            raise ctx.error("base name (%s) should not be blank" % base.image, base.span.line, base.span.column)
+        base.image = image
+        if base.platform is not None:
+            base.platform = expand_word(base.platform, scope, dockerfile, base, ctx)
+    return dockerfile

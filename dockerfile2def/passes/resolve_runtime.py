@@ -1,0 +1,80 @@
+"""Work out what each stage's image does when run: Docker's ENTRYPOINT x CMD table, WORKDIR, USER, ENV.
+
+The base image's ENTRYPOINT and CMD are inherited; setting ENTRYPOINT resets an inherited CMD
+unless CMD was set earlier in the same stage. Shell forms are frozen with the shell in effect at
+that instruction (``[SHELL..., "text"]``), exactly as Docker bakes them into the image config.
+"""
+
+from typing import Optional
+
+from ..conversion import Context
+from ..ir import Cmd, Command, Dockerfile, Entrypoint, Env, ExecForm, Label, Maintainer, Runtime, ShellForm
+from .scope import base_config, config_env
+
+
+def frozen(command: Command, shell) -> ExecForm:
+    if isinstance(command, ShellForm):
+        return ExecForm(list(shell) + [command.text])
+    return ExecForm(list(command.argv))
+
+
+def _config_command(value) -> Optional[ExecForm]:
+    return None if value is None else ExecForm(list(value))
+
+
+def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
+    for stage in dockerfile.stages:
+        config = base_config(stage.base.image, ctx)
+        known = config is not None
+        config = config or {}
+        runtime = Runtime(
+            entrypoint=_config_command(config.get("Entrypoint")),
+            cmd=_config_command(config.get("Cmd")),
+            workdir=config.get("WorkingDir") or "/",
+            user=config.get("User") or None,
+        )
+        env = config_env(config)
+        labels = {}
+        cmd_set_here = False
+        segment = None
+        for instruction in stage.instructions:
+            # Instructions replayed from parent stages: "the same stage" is the one they came from.
+            here = _segment(stage, instruction.span.line)
+            if here != segment:
+                segment, cmd_set_here = here, False
+            if isinstance(instruction, Entrypoint):
+                command = instruction.command
+                empty = isinstance(command, ExecForm) and not command.argv
+                runtime.entrypoint = None if empty else frozen(command, instruction.shell)
+                if not cmd_set_here:
+                    runtime.cmd = None
+            elif isinstance(instruction, Cmd):
+                runtime.cmd = frozen(instruction.command, instruction.shell)
+                cmd_set_here = True
+            elif isinstance(instruction, Env):
+                for pair in instruction.pairs:
+                    env.pop(pair.key, None)
+                    env[pair.key] = pair.value
+            elif isinstance(instruction, Label):
+                for pair in instruction.pairs:
+                    labels.pop(pair.key, None)
+                    labels[pair.key] = pair.value
+            elif isinstance(instruction, Maintainer):
+                labels["org.opencontainers.image.authors"] = instruction.name
+            runtime.workdir = instruction.workdir or runtime.workdir
+            runtime.user = instruction.user
+        runtime.env = list(env.items())
+        runtime.labels = list(labels.items())
+        runtime.inherits_runscript = not known and runtime.entrypoint is None and runtime.cmd is None
+        runtime.base_known = known
+        stage.runtime = runtime
+    return dockerfile
+
+
+def _segment(stage, line: int) -> int:
+    """The FROM line of the stage (in a FROM <stage> chain) that an instruction line belongs to."""
+    owner = stage.base.span.line
+    for start in reversed(stage.ancestry):
+        if line < owner:
+            owner = start
+    return owner

@@ -1,0 +1,49 @@
+"""Resolve the working directory and user in effect at every instruction.
+
+WORKDIR paths chain (``WORKDIR /a``, ``b`` -> ``/a/b``) from the base image's WorkingDir (``/``
+when it has none); relative COPY/ADD destinations are resolved against the WORKDIR, keeping the
+"directory" meaning of a trailing ``/`` or ``.``. Apptainer resolves a relative ``%files``
+destination against ``/``, which is the first hand fix HPC guides list for spython's output.
+"""
+
+import posixpath
+
+from ..conversion import Context
+from ..ir import Copy, Dockerfile, User, Workdir
+from .scope import base_config
+
+
+def normalize(path: str) -> str:
+    path = posixpath.normpath("/" + path.lstrip("/"))
+    return "/" + path.lstrip("/")
+
+
+def resolve_against(workdir: str, path: str) -> str:
+    """Resolve ``path`` like BuildKit: absolute as is, relative against ``workdir``.
+
+    A trailing slash (or a final ``.``) means a directory and is kept as a trailing slash.
+    """
+    directory = path.endswith("/") or path in (".", "..") or path.endswith("/.") or path.endswith("/..")
+    joined = path if path.startswith("/") else posixpath.join(workdir, path)
+    resolved = normalize(joined)
+    if directory and resolved != "/":
+        resolved += "/"
+    return resolved
+
+
+def resolve_workdir(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
+    for stage in dockerfile.stages:
+        config = base_config(stage.base.image, ctx) or {}
+        workdir = normalize(config.get("WorkingDir") or "/")
+        user = config.get("User") or None
+        for instruction in stage.instructions:
+            if isinstance(instruction, Workdir):
+                workdir = resolve_against(workdir, instruction.path).rstrip("/") or "/"
+                instruction.path = workdir
+            elif isinstance(instruction, User):
+                user = instruction.user or None
+            elif isinstance(instruction, Copy):
+                instruction.destination = resolve_against(workdir, instruction.destination)
+            instruction.workdir = workdir
+            instruction.user = user
+    return dockerfile

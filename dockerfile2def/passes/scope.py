@@ -1,0 +1,77 @@
+"""Variable scope of a stage while the builder expands words, and the base image's config."""
+
+import re
+from typing import Dict, Optional
+
+from ..conversion import Context
+
+# A reference to a variable only the base image can know, kept for the shell to resolve.
+DEFERRED_OPEN = "\ue000"
+DEFERRED_CLOSE = "\ue001"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFERRED = re.compile(DEFERRED_OPEN + "([A-Za-z_][A-Za-z0-9_]*)" + DEFERRED_CLOSE)
+
+
+def base_config(image: str, ctx: Context) -> Optional[dict]:
+    """The base image's config (``{"Env": [...], "WorkingDir": ..., ...}``), or None when unknown."""
+    if image == "scratch":
+        return {}
+    return ctx.base_configs.get(image)
+
+
+def config_env(config: Optional[dict]) -> Dict[str, str]:
+    env = {}
+    for entry in (config or {}).get("Env") or []:
+        key, _, value = entry.partition("=")
+        env[key] = value
+    return env
+
+
+class Lookup(dict):
+    """The environment one instruction's expansion sees.
+
+    With the base config unknown, a name the Dockerfile never set may still be set by the base
+    image: it expands to a marker that the emitter turns back into a shell reference.
+    """
+
+    deferred = False
+
+    def __missing__(self, key):
+        if self.deferred and _NAME.match(key):
+            return DEFERRED_OPEN + key + DEFERRED_CLOSE
+        raise KeyError(key)
+
+    def __contains__(self, key):
+        return dict.__contains__(self, key) or bool(self.deferred and _NAME.match(key))
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+class Scope:
+    def __init__(self, config: Optional[dict]):
+        self.known_base = config is not None
+        self.env = config_env(config)  # ENV, base image first
+        self.args = {}  # ARGs in scope with a value
+
+    def declare_arg(self, name: str, value: Optional[str]) -> None:
+        if value is None:
+            self.args.pop(name, None)
+        else:
+            self.args[name] = value
+
+    def set_env(self, name: str, value: str) -> None:
+        self.env[name] = value
+
+    def snapshot(self) -> Lookup:
+        lookup = Lookup(self.args)
+        lookup.update(self.env)  # ENV overrides an ARG of the same name
+        lookup.deferred = not self.known_base
+        return lookup
+
+
+def has_deferred(value: str) -> bool:
+    return DEFERRED_OPEN in value

@@ -1,0 +1,117 @@
+"""Keep only the stages the target needs, and flatten ``FROM <stage>`` into its parent's instructions.
+
+BuildKit builds the target (default: the last stage) and the stages it depends on: its base stage,
+``COPY --from`` and ``RUN --mount=from=`` sources. Apptainer builds every stage in the file and
+cannot base a stage on another, so d2s emits only the needed ones, and a stage built ``FROM`` an
+earlier stage replays that stage's instructions on the same base image (the result is the same
+file system; the parent's RUNs run again).
+"""
+
+import copy
+from typing import List, Optional
+
+from ..conversion import Context
+from ..ir import Copy, Dockerfile, Instruction, Onbuild, Run, Stage
+
+
+def _stage_ref(dockerfile: Dockerfile, ref: str, before: int) -> Optional[Stage]:
+    """The stage that ``ref`` (a name or an index) names among the first ``before`` stages, if any."""
+    stage = dockerfile.stage_named(ref)
+    if stage is not None and stage.index < before:
+        return stage
+    return None
+
+
+def mount_sources(instruction: Instruction) -> List[str]:
+    """The ``from=`` values of RUN --mount flags."""
+    found = []
+    if isinstance(instruction, Run):
+        for value in instruction.flag_values("mount"):
+            for field in value.split(","):
+                key, _, val = field.partition("=")
+                if key.strip().lower() == "from" and val:
+                    found.append(val.strip())
+    return found
+
+
+def _dependencies(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> List[Stage]:
+    needed = []
+    parent = _stage_ref(dockerfile, stage.base.image, stage.index)
+    if parent is not None:
+        needed.append(parent)
+    for instruction in stage.instructions:
+        if isinstance(instruction, Onbuild):
+            continue
+        refs = mount_sources(instruction)
+        if isinstance(instruction, Copy):
+            source = instruction.flag("from")
+            if source is not None and source.value:
+                refs.append(source.value)
+        for ref in refs:
+            found = dockerfile.stage_named(ref)
+            if found is not None and found.index >= stage.index:
+                raise ctx.error(
+                    'cannot copy from stage "%s", it needs to be defined before current stage "%s"'
+                    % (ref, stage.name or stage.index),
+                    instruction.span.line,
+                    instruction.span.column,
+                )
+            if found is not None:
+                needed.append(found)
+    return needed
+
+
+def _flatten(dockerfile: Dockerfile, stage: Stage, done: dict) -> Stage:
+    if stage.index in done:
+        return done[stage.index]
+    parent = _stage_ref(dockerfile, stage.base.image, stage.index)
+    if parent is not None:
+        parent = _flatten(dockerfile, parent, done)
+        base = copy.deepcopy(parent.base)
+        base.stage_name = stage.base.stage_name
+        base.span = stage.base.span
+        base.original = stage.base.original
+        base.flags = stage.base.flags
+        stage.instructions = copy.deepcopy(parent.instructions) + stage.instructions
+        stage.parent = parent.name or str(parent.index)
+        stage.ancestry = parent.ancestry + [parent.base.span.line]
+        stage.base = base
+    done[stage.index] = stage
+    return stage
+
+
+def select_stages(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
+    stages = dockerfile.stages
+    if ctx.target:
+        target = dockerfile.stage_named(ctx.target)
+        if target is None or not ctx.target.lower() == (target.name or ""):
+            names = ", ".join(s.name for s in stages if s.name) or "none"
+            raise ctx.error('target stage "%s" could not be found (stages: %s)' % (ctx.target, names), 1, 1)
+    else:
+        target = stages[-1]
+    needed = {}
+    pending = [target]
+    while pending:
+        stage = pending.pop()
+        if stage.index in needed:
+            continue
+        needed[stage.index] = stage
+        pending.extend(_dependencies(dockerfile, stage, ctx))
+    done = {}
+    for index in sorted(needed):
+        _flatten(dockerfile, needed[index], done)
+    # A stage that is only some other stage's base has been replayed into it: no need to emit it.
+    referenced = set()
+    for stage in needed.values():
+        for instruction in stage.instructions:
+            refs = mount_sources(instruction)
+            if isinstance(instruction, Copy) and instruction.flag("from") is not None:
+                refs.append(instruction.flag("from").value or "")
+            for ref in refs:
+                found = dockerfile.stage_named(ref)
+                if found is not None:
+                    referenced.add(found.index)
+    dockerfile.stages = [
+        done[i] for i in sorted(needed) if i == target.index or i in referenced
+    ]
+    return dockerfile

@@ -1,0 +1,79 @@
+"""Quoting values into definition-file sections so Apptainer reads them as data.
+
+Apptainer's def parser cuts a stage at any line starting ``bootstrap:``, starts a section at any
+line whose first word begins with ``%``, and replaces ``{{ word }}`` everywhere but after a ``#``
+(spec-digest B.1, B.7, B.11). Every value d2s writes into a script goes through :func:`quote`,
+which yields POSIX shell text that cannot trip any of those, byte for byte equal to the value
+once the shell reads it.
+"""
+
+import re
+
+from .passes.scope import DEFERRED
+
+_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+_PLACEHOLDER = re.compile(r"\{\{")
+
+
+def quote(value: str) -> str:
+    """One shell word whose value is ``value``, safe inside any def-file section.
+
+    Newlines are written as ``"$d2s_nl"`` (the scripts define it), so a value never spans lines.
+    """
+    if value and _SAFE.match(value) and not value.startswith("%"):
+        return value
+    parts = value.split("\n")
+    quoted = [_single(part) for part in parts]
+    return '"$d2s_nl"'.join(quoted) if len(parts) > 1 else quoted[0]
+
+
+def _single(part: str) -> str:
+    if part == "":
+        return "''"
+    text = part.replace("'", "'\\''")
+    # '{''{' is the same two braces to the shell, but not a {{ placeholder to Apptainer.
+    text = _PLACEHOLDER.sub("{''{", text)
+    return "'" + text + "'"
+
+
+def quote_deferred(value: str) -> str:
+    """Like :func:`quote`, but markers of base-image variables become ``${NAME}`` references."""
+    if not DEFERRED.search(value):
+        return quote(value)
+    pieces = []
+    last = 0
+    for found in DEFERRED.finditer(value):
+        if found.start() > last:
+            pieces.append(quote(value[last:found.start()]))
+        pieces.append('"${%s}"' % found.group(1))
+        last = found.end()
+    if last < len(value):
+        pieces.append(quote(value[last:]))
+    return "".join(pieces)
+
+
+def words(argv) -> str:
+    return " ".join(quote(a) for a in argv)
+
+
+# Defines d2s_nl (a newline) for scripts whose quoted values may contain one.
+NEWLINE_DEFINITION = "d2s_nl=\"$(printf '\\nx')\"; d2s_nl=\"${d2s_nl%x}\""
+
+
+def needs_newline(text: str) -> bool:
+    return '"$d2s_nl"' in text
+
+
+def label_text(value: str) -> str:
+    """A %labels value: one line, taken verbatim by Apptainer (no quoting possible)."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def is_hazard_line(line: str) -> bool:
+    """True when a line of free text would change the meaning of a def file."""
+    stripped = line.lstrip()
+    return (
+        stripped.startswith("%")
+        or line.lower().startswith("bootstrap:")
+        or "{{" in line
+    )
