@@ -98,6 +98,8 @@ class From(Instruction):
 class Run(Instruction):
     command: Command = field(default_factory=lambda: ShellForm(""))
     heredocs: List[Heredoc] = field(default_factory=list)
+    # (path, content, mode) files written just before the command runs (translate_run)
+    files: List[Tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -153,6 +155,29 @@ class Copy(Instruction):
     destination: str = ""  # raw word
     json: bool = False
     heredocs: List[Heredoc] = field(default_factory=list)
+    plan: List["StagedSource"] = field(default_factory=list)  # resolved by plan_copies
+
+
+@dataclass
+class StagedSource:
+    """One COPY/ADD source as d2s stages it in the image before putting it in place (plan_copies).
+
+    ``kind``: "context" (from the build context, staged in %setup), "stage" (from an earlier stage,
+    through %files from), "heredoc" (written in %post), "url" and "git" (fetched in %setup).
+    """
+
+    kind: str
+    source: str
+    staged: str  # where it sits in the image until the COPY's turn, under /.d2s
+    name: str  # its name at the destination when it is a file
+    directory: bool = False  # a directory: its contents are copied (Docker's rule)
+    stage: Optional[str] = None  # the Apptainer stage to copy from
+    body: Optional[str] = None  # heredoc content
+    extract: bool = False  # ADD of a local archive: unpack it
+    entries: Optional[List[str]] = None  # a directory some of whose files are ignored: what to take
+    wildcard: bool = False  # a pattern resolved inside another stage: ``staged`` holds the matches
+    checksum: Optional[str] = None
+    mode: Optional[str] = None  # file mode Docker gives it (heredocs 0644, URLs 0600)
 
 
 @dataclass
@@ -243,6 +268,8 @@ class Dockerfile:
     escape: str = "\\"
     path: str = "Dockerfile"
     global_scope: dict = field(default_factory=dict)  # resolved global ARG values (resolve_global_args)
+    # (image, stage name) of the stages d2s adds for COPY --from=<image> (plan_copies)
+    image_stages: List[Tuple[str, str]] = field(default_factory=list)
 
     def stage_named(self, name: str) -> Optional[Stage]:
         """A stage by name (case-insensitive) or by index, as ``COPY --from`` and ``FROM`` refer to it."""

@@ -1,0 +1,378 @@
+"""Write the definition file from the resolved IR: deterministic, readable, and safe to parse.
+
+Each stage becomes an Apptainer stage. Inside ``%post``, every instruction's translation follows a
+``# Dockerfile:LINE`` comment, in Dockerfile order, so COPY and RUN interleave as in Docker: COPY
+sources are staged under ``/.d2s`` (by ``%setup`` from the context, by ``%files from`` from other
+stages) and put in place at the COPY's turn. Every value is quoted by shell.quote.
+"""
+
+from typing import Dict, List, Optional
+
+from .conversion import Context
+from .ir import (
+    Arg,
+    Cmd,
+    Copy,
+    Dockerfile,
+    Entrypoint,
+    Env,
+    ExecForm,
+    Expose,
+    Healthcheck,
+    Instruction,
+    Label,
+    Maintainer,
+    Onbuild,
+    Run,
+    Shell,
+    ShellForm,
+    Stage,
+    StopSignal,
+    User,
+    Volume,
+    Workdir,
+)
+from .shell import NEWLINE_DEFINITION, label_text, needs_newline, quote, quote_deferred, words
+
+INDENT = "    "
+STAGING = "/.d2s"
+ROOTFS = '"${APPTAINER_ROOTFS:-$SINGULARITY_ROOTFS}"'
+DOCKER_ENV = "/.singularity.d/env/10-docker2singularity.sh"
+BASE_COMMAND = "/.singularity.d/d2s-base-command.sh"
+
+# Shell helpers at the top of %post; their names say what they do, so the body reads like the Dockerfile.
+COPY_HELPER = r"""# d2s_copy STAGED DEST NAME: put one staged COPY source in place with Docker's rules:
+# a directory's contents merge into DEST; a file becomes DEST, or DEST/NAME when DEST is a folder.
+d2s_copy() {
+    if [ -d "$1" ] && [ ! -L "$1" ]; then
+        if [ -d "$2" ]; then
+            for d2s_entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+                if [ -e "$d2s_entry" ] || [ -L "$d2s_entry" ]; then cp -a "$d2s_entry" "$2/"; fi
+            done
+        else
+            mkdir -p "$(dirname "$2")" && cp -a "$1" "${2%/}"
+        fi
+    else
+        case "$2" in
+            */) mkdir -p "$2" && cp -a "$1" "$2$3" ;;
+            *) if [ -d "$2" ]; then cp -a "$1" "$2/$3"; else mkdir -p "$(dirname "$2")" && cp -a "$1" "$2"; fi ;;
+        esac
+    fi
+}"""
+
+
+def stage_names(dockerfile: Dockerfile) -> Dict[int, str]:
+    """Apptainer stage names: the Dockerfile's (lowercased) or ``stage-N``, never colliding."""
+    taken = {s.name for s in dockerfile.stages if s.name}
+    names = {}
+    for stage in dockerfile.stages:
+        if stage.name:
+            names[stage.index] = stage.name
+            continue
+        candidate = "stage-%d" % stage.index
+        while candidate in taken:
+            candidate += "-d2s"
+        taken.add(candidate)
+        names[stage.index] = candidate
+    return names
+
+
+def emit(dockerfile: Dockerfile, ctx: Context) -> str:
+    names = stage_names(dockerfile)
+    multi = len(dockerfile.stages) > 1 or bool(dockerfile.image_stages)
+    chunks = [
+        "# Build it from the build context folder (%setup and %files read paths relative to it):\n"
+        "#   apptainer build --fakeroot image.sif recipe.def    (or: d2s build --fakeroot)\n"
+    ]
+    for image, name in dockerfile.image_stages:
+        chunks.append("Bootstrap: docker\nFrom: %s\nStage: %s\n" % (image, name))
+    final = dockerfile.stages[-1]
+    for stage in dockerfile.stages:
+        chunks.append(StageWriter(dockerfile, stage, names, ctx, final=stage is final, multi=multi).render())
+    return "\n".join(chunks)
+
+
+class StageWriter:
+    def __init__(self, dockerfile: Dockerfile, stage: Stage, names: Dict[int, str], ctx: Context,
+                 final: bool, multi: bool):
+        self.dockerfile = dockerfile
+        self.stage = stage
+        self.names = names
+        self.ctx = ctx
+        self.final = final
+        self.multi = multi
+        self.setup: List[str] = []
+        self.files_from: Dict[str, List[str]] = {}
+        self.post: List[str] = []
+        self.env_names = set(k for k, _ in (stage.runtime.env if stage.runtime else []))
+
+    # -- header ---------------------------------------------------------------------------------
+    def header(self) -> List[str]:
+        image = self.stage.base.image
+        lines = ["Bootstrap: scratch"] if image == "scratch" else ["Bootstrap: docker", "From: %s" % image]
+        if self.multi:
+            lines.append("Stage: %s" % self.names[self.stage.index])
+        return lines
+
+    # -- %post ----------------------------------------------------------------------------------
+    def prologue(self) -> List[str]:
+        runtime = self.stage.runtime
+        lines = [
+            "# Docker runs every RUN with umask 022 and the image's ENV; Apptainer's %post has umask 002.",
+            "umask 022",
+        ]
+        if self.stage.base.image != "scratch":
+            lines += [
+                "# The base image's Docker ENV (PATH and the rest), as docker build sees it.",
+                "if [ -f %s ] && sh -n %s 2>/dev/null; then . %s; fi" % (DOCKER_ENV, DOCKER_ENV, DOCKER_ENV),
+            ]
+        if runtime is not None and runtime.base_known:
+            base_env = [(k, v) for k, v in _base_env(self.ctx, self.stage)]
+            if base_env:
+                lines.append("# The base image's ENV, exactly (Apptainer <= 1.4 mangles values with $, \\, \", `).")
+                lines += ["export %s=%s" % (k, quote(v)) for k, v in base_env if _valid_name(k)]
+        elif self.final and self.stage.base.image != "scratch":
+            lines += [
+                "# The base image's ENTRYPOINT and CMD, which d2s could not read from its registry.",
+                "grep -E '^OCI_(ENTRYPOINT|CMD)=' /.singularity.d/runscript > %s 2>/dev/null || : > %s"
+                % (BASE_COMMAND, BASE_COMMAND),
+            ]
+        lines.append(COPY_HELPER)
+        return lines
+
+    def render(self) -> str:
+        body = []
+        for instruction in self.stage.instructions:
+            body.extend(self.translate(instruction))
+        if self.final and self.stage.runtime is not None:
+            workdir = self.stage.runtime.workdir
+            if workdir and workdir != "/":
+                body += ["# The runtime working directory must exist (Docker creates it).", "mkdir -p %s" % quote(workdir)]
+        body.append("rm -rf %s" % STAGING)
+        post = self.prologue() + body
+        text = "\n".join(post)
+        if needs_newline(text):
+            post.insert(0, NEWLINE_DEFINITION)
+        parts = ["\n".join(self.header()), ""]
+        if self.setup:
+            parts.append(_section("setup", ['R=%s' % ROOTFS] + self.setup))
+        for stage_name, lines in self.files_from.items():
+            parts.append(_section("files from %s" % stage_name, lines))
+        parts.append(_section("post", post))
+        if self.final:
+            parts.extend(self.runtime_sections())
+        return "\n".join(parts)
+
+    def comment(self, instruction: Instruction) -> str:
+        first = instruction.original.split("\n", 1)[0]
+        if len(first) > 100:
+            first = first[:97] + "..."
+        return "# %s:%d %s" % (_base_name(self.ctx.path), instruction.span.line, first)
+
+    def translate(self, instruction: Instruction) -> List[str]:
+        lines = [self.comment(instruction)]
+        handler = getattr(self, "do_" + type(instruction).__name__.lower(), None)
+        if handler is None:
+            self.ctx.warn("D2S001", "%s is not translated" % instruction.keyword, instruction.span.line,
+                          instruction.span.column)
+            return lines
+        return lines + handler(instruction)
+
+    def do_from(self, instruction) -> List[str]:
+        return []
+
+    def do_arg(self, instruction: Arg) -> List[str]:
+        lines = []
+        for declaration in instruction.declarations:
+            if declaration.value is not None and declaration.name not in self.env_names_so_far(instruction):
+                lines.append("export %s=%s" % (declaration.name, quote(declaration.value)))
+        return lines
+
+    def env_names_so_far(self, instruction: Instruction):
+        names = {k for k, _ in _base_env(self.ctx, self.stage)}
+        for other in self.stage.instructions:
+            if other is instruction:
+                break
+            if isinstance(other, Env):
+                names.update(p.key for p in other.pairs)
+        return names
+
+    def do_env(self, instruction: Env) -> List[str]:
+        lines = []
+        for pair in instruction.pairs:
+            if not _valid_name(pair.key):
+                self.ctx.warn("D2S019", "ENV name %r is not a shell variable name; it is not set in %%post"
+                              % pair.key, instruction.span.line, instruction.span.column)
+                continue
+            lines.append("export %s=%s" % (pair.key, quote_deferred(pair.value)))
+        return lines
+
+    def do_workdir(self, instruction: Workdir) -> List[str]:
+        path = quote(instruction.path)
+        if instruction.user and instruction.user not in ("root", "0", "0:0"):
+            return ["[ -d %s ] || { mkdir -p %s && chown %s %s; }" % (path, path, quote(instruction.user), path)]
+        return ["mkdir -p %s" % path]
+
+    def do_run(self, instruction: Run) -> List[str]:
+        lines = []
+        for path, content, mode in instruction.files:
+            lines += _write_file(path, content, mode)
+        cd = "cd %s" % quote(instruction.workdir or "/")
+        command = instruction.command
+        if isinstance(command, ExecForm):
+            if not command.argv:
+                return lines
+            lines.append("( %s && exec %s )" % (cd, words(command.argv)))
+            return lines
+        text = command.text
+        if "\n" in text:
+            script = "%s/run-%d" % (STAGING, instruction.span.line)
+            lines += _write_file(script, text)
+            lines.append('( %s && exec %s "$(cat %s)" )' % (cd, words(instruction.shell), script))
+        else:
+            lines.append("( %s && exec %s %s )" % (cd, words(instruction.shell), quote(text)))
+        return lines
+
+    def do_copy(self, instruction: Copy) -> List[str]:
+        from .passes.plan_copies import copy_lines
+
+        return copy_lines(self, instruction)
+
+    def do_label(self, instruction: Label) -> List[str]:
+        return []
+
+    def do_maintainer(self, instruction: Maintainer) -> List[str]:
+        return []
+
+    def do_user(self, instruction: User) -> List[str]:
+        return []
+
+    def do_shell(self, instruction: Shell) -> List[str]:
+        return []
+
+    def do_cmd(self, instruction: Cmd) -> List[str]:
+        return ["# (see %runscript)"] if self.final else []
+
+    def do_entrypoint(self, instruction: Entrypoint) -> List[str]:
+        return ["# (see %runscript)"] if self.final else []
+
+    def do_volume(self, instruction: Volume) -> List[str]:
+        # Docker creates the volume folders; they also make good --bind targets.
+        return ["mkdir -p %s" % words(instruction.paths)] if instruction.paths else []
+
+    def do_expose(self, instruction: Expose) -> List[str]:
+        return []
+
+    def do_healthcheck(self, instruction: Healthcheck) -> List[str]:
+        return []
+
+    def do_stopsignal(self, instruction: StopSignal) -> List[str]:
+        return []
+
+    def do_onbuild(self, instruction: Onbuild) -> List[str]:
+        return []
+
+    # -- runtime sections -----------------------------------------------------------------------
+    def runtime_sections(self) -> List[str]:
+        runtime = self.stage.runtime
+        sections = []
+        env_lines = []
+        for key, value in runtime.env:
+            if _valid_name(key):
+                env_lines.append("export %s=%s" % (key, quote_deferred(value)))
+        if env_lines:
+            if needs_newline("\n".join(env_lines)):
+                env_lines.insert(0, NEWLINE_DEFINITION)
+            sections.append(_section("environment", env_lines))
+        script = self.runscript()
+        if script is not None:
+            sections.append(_section("runscript", script))
+            sections.append(_section("startscript", script))
+        labels = [(k, v) for k, v in runtime.labels]
+        if labels:
+            sections.append(_section("labels", ["%s %s" % (k.replace(" ", "_"), label_text(v)) for k, v in labels]))
+        return sections
+
+    def runscript(self) -> Optional[List[str]]:
+        runtime = self.stage.runtime
+        lines = ["cd %s || exit 1" % quote(runtime.workdir or "/")]
+        entrypoint = runtime.entrypoint.argv if runtime.entrypoint else None
+        cmd = runtime.cmd.argv if runtime.cmd else None
+        if not runtime.base_known and entrypoint is None:
+            # Only the image knows its base's ENTRYPOINT (saved in %post from Apptainer's runscript).
+            lines.append("OCI_ENTRYPOINT=''; OCI_CMD=''; . %s" % BASE_COMMAND)
+            if cmd is not None:
+                lines.append('[ "$#" -gt 0 ] || set -- %s' % words(cmd))
+                lines.append('eval "set -- $OCI_ENTRYPOINT \\"\\$@\\""')
+            else:
+                lines.append('if [ "$#" -gt 0 ]; then eval "set -- $OCI_ENTRYPOINT \\"\\$@\\""; '
+                             'else eval "set -- $OCI_ENTRYPOINT $OCI_CMD"; fi')
+            lines.append('[ "$#" -gt 0 ] || { echo "no command specified" >&2; exit 1; }')
+            lines.append('exec "$@"')
+            return lines
+        if entrypoint:
+            if cmd:
+                lines.append('[ "$#" -gt 0 ] || set -- %s' % words(cmd))
+            lines.append('exec %s "$@"' % words(entrypoint))
+        else:
+            if cmd:
+                lines.append('[ "$#" -gt 0 ] || set -- %s' % words(cmd))
+            lines.append('[ "$#" -gt 0 ] || { echo "no command specified" >&2; exit 1; }')
+            lines.append('exec "$@"')
+        return lines
+
+
+def _section(name: str, lines: List[str]) -> str:
+    out = ["%" + name]
+    for line in lines:
+        for piece in line.split("\n"):
+            out.append(INDENT + piece if piece else "")
+    return "\n".join(out) + "\n"
+
+
+def _write_file(path: str, text: str, mode: Optional[str] = None) -> List[str]:
+    """Lines that write ``text`` to ``path`` byte for byte, one quoted source line per def line."""
+    pieces = text.split("\n")
+    trailing = pieces[-1] == ""
+    if trailing:
+        pieces = pieces[:-1]
+    lines = ["mkdir -p %s" % quote(path.rsplit("/", 1)[0] or "/")]
+    if not pieces:
+        lines.append(": > %s" % quote(path))
+    else:
+        lines.append("{")
+        body = pieces if trailing else pieces[:-1]
+        if body:
+            lines.append("    printf '%s\\n' \\")
+            for i, piece in enumerate(body):
+                lines.append("        %s%s" % (_line_word(piece), " \\" if i < len(body) - 1 else ""))
+        if not trailing:
+            lines.append("    printf '%%s' %s" % _line_word(pieces[-1]))
+        lines.append("} > %s" % quote(path))
+    if mode:
+        lines.append("chmod %s %s" % (mode, quote(path)))
+    return lines
+
+
+def _line_word(piece: str) -> str:
+    # Always quoted, so no def line can begin with % or bootstrap:.
+    word = quote(piece)
+    return word if word.startswith("'") else "'" + piece + "'"
+
+
+def _valid_name(name: str) -> bool:
+    import re
+
+    return bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name))
+
+
+def _base_env(ctx: Context, stage: Stage):
+    from .passes.scope import base_config, config_env
+
+    return list(config_env(base_config(stage.base.image, ctx)).items())
+
+
+def _base_name(path: str) -> str:
+    import os
+
+    return os.path.basename(path) or path

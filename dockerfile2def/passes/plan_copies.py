@@ -1,0 +1,275 @@
+"""Plan every COPY/ADD: what to stage, from where, and how to put it in place at its turn.
+
+Apptainer copies all ``%files`` before ``%post`` runs, with ``cp -r`` rules that differ from
+Docker's. So d2s stages each source under ``/.d2s/<line>/<n>`` (never under /tmp, which is the
+host's during the build) and copies it in place inside ``%post`` at the COPY's position, with
+Docker's rules: a directory's contents merge into the destination, a trailing ``/`` means a
+folder, ``--chown``/``--chmod`` apply, ownership is 0:0 otherwise, symlinks inside folders stay.
+
+Context sources are resolved here, at conversion time, as BuildKit does: relative to the
+context root, clamped to it, with Go's filepath.Match wildcards and .dockerignore.
+"""
+
+import os
+import posixpath
+import re
+from typing import List
+
+from ..context import is_archive, resolve_sources
+from ..conversion import Context
+from ..ir import Copy, Dockerfile, StagedSource
+from ..patterns import IgnoreMatcher, find_ignore_file, read_ignore_file
+
+STAGING = "/.d2s"
+_URL = re.compile(r"^https?://", re.I)
+_GIT = re.compile(r"^(git@|git://|ssh://|https?://.*\.git(#.*)?$)", re.I)
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
+    ignore = _ignore_matcher(ctx)
+    stage_names = {}
+    from ..emit import stage_names as names_of
+
+    stage_names = names_of(dockerfile)
+    image_stages = {}
+    for stage in dockerfile.stages:
+        for instruction in stage.instructions:
+            if isinstance(instruction, Copy):
+                instruction.plan = _plan(dockerfile, instruction, ctx, ignore, stage_names, image_stages)
+    dockerfile.image_stages = sorted(image_stages.items(), key=lambda kv: kv[1])
+    return dockerfile
+
+
+def _ignore_matcher(ctx: Context):
+    if not ctx.context_dir:
+        return None
+    path = find_ignore_file(ctx.context_dir, ctx.path)
+    if not path:
+        return None
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return IgnoreMatcher(read_ignore_file(handle.read()))
+
+
+def _plan(dockerfile, copy: Copy, ctx: Context, ignore, stage_names, image_stages) -> List[StagedSource]:
+    line = copy.span.line
+    base = "%s/%d" % (STAGING, line)
+    plan = []
+    add = copy.keyword == "ADD"
+    heredocs = {h.name: h for h in copy.heredocs}
+    source_flag = copy.flag("from")
+    sources = copy.sources
+    if len(sources) > 1 or any(_WILDCARD.search(s) for s in sources if not s.startswith("<<")):
+        if not copy.destination.endswith("/"):
+            raise ctx.error(
+                "When using %s with more than one source file, the destination must be a directory and end with a /"
+                % copy.keyword, line, copy.span.column)
+    for n, source in enumerate(sources):
+        staged = "%s/%d" % (base, n)
+        heredoc = _heredoc_for(source, heredocs)
+        if heredoc is not None:
+            plan.append(StagedSource("heredoc", heredoc.name, staged, heredoc.name, body=heredoc.body, mode="0644"))
+            continue
+        if source_flag is not None and source_flag.value:
+            plan.append(_from_stage(dockerfile, source_flag.value, source, staged, stage_names, image_stages))
+            continue
+        if _URL.match(source) or source.startswith("git@"):
+            if not add:
+                kind = "a git ref" if _GIT.match(source) else "a URL"
+                raise ctx.error("source can't be %s for COPY" % kind, line, copy.span.column)
+            plan.append(_remote(copy, source, staged, ctx))
+            continue
+        plan.extend(_context_sources(copy, source, staged, ctx, ignore, add))
+    return plan
+
+
+def _heredoc_for(source: str, heredocs):
+    if not heredocs:
+        return None
+    name = source.lstrip("0123456789")
+    if name.startswith("<<"):
+        name = name[2:].lstrip("-").strip().strip("'\"")
+        return heredocs.get(name)
+    return None
+
+
+def _from_stage(dockerfile, ref, source, staged, stage_names, image_stages) -> StagedSource:
+    stage = dockerfile.stage_named(ref)
+    if stage is not None:
+        name = stage_names[stage.index]
+    else:
+        # Any other name is an image: copy from a stage that is only that image.
+        name = image_stages.get(ref)
+        if name is None:
+            name = "d2s-image-%d" % len(image_stages)
+            image_stages[ref] = name
+    path = "/" + source.lstrip("/")
+    wildcard = bool(_WILDCARD.search(path))
+    return StagedSource(
+        "stage",
+        path.rstrip("/") or "/",
+        staged + ("/" if wildcard else ""),
+        posixpath.basename(path.rstrip("/")) or "root",
+        stage=name,
+        wildcard=wildcard,
+        directory=wildcard,
+    )
+
+
+def _remote(copy: Copy, source: str, staged: str, ctx: Context) -> StagedSource:
+    checksum = copy.flag("checksum")
+    if _GIT.match(source) and not source.lower().endswith((".tar", ".gz", ".tgz")):
+        ctx.warn("D2S014", "ADD %s is cloned on the build host by %%setup (git must be installed there)" % source,
+                 copy.span.line, copy.span.column)
+        return StagedSource("git", source, staged, "", directory=True,
+                            checksum=checksum.value if checksum else None)
+    name = posixpath.basename(source.split("?", 1)[0].split("#", 1)[0].rstrip("/")) or "__unnamed__"
+    if "://" in source and source.split("://", 1)[1].count("/") == 0:
+        name = "__unnamed__"
+    ctx.warn("D2S013", "ADD %s is downloaded on the build host by %%setup (curl or wget must be installed)"
+             % source, copy.span.line, copy.span.column)
+    return StagedSource("url", source, staged, name, checksum=checksum.value if checksum else None, mode="0600")
+
+
+def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore, add) -> List[StagedSource]:
+    if not ctx.context_dir:
+        raise ctx.error("%s needs a build context to read %s from" % (copy.keyword, source), copy.span.line,
+                        copy.span.column)
+    excludes = copy.flag_values("exclude")
+    parents = copy.flag("parents") is not None and (copy.flag("parents").value or "true").lower() == "true"
+    try:
+        found = resolve_sources(ctx.context_dir, [source], ignore, excludes=excludes, parents=parents)
+    except (OSError, ValueError) as err:
+        raise ctx.error("%s: %s" % (copy.keyword, err), copy.span.line, copy.span.column)
+    if not found:
+        ctx.warn("D2S017", "%s source %s matched no file in the build context" % (copy.keyword, source),
+                 copy.span.line, copy.span.column)
+        return []
+    unpack_flag = copy.flag("unpack")
+    unpack = add and (unpack_flag is None or (unpack_flag.value or "true").lower() == "true")
+    items = []
+    for k, entry in enumerate(found):
+        staged_path = staged if len(found) == 1 else "%s-%d" % (staged, k)
+        extract = bool(unpack and not entry.is_dir and is_archive(os.path.join(ctx.context_dir, entry.path)))
+        items.append(StagedSource(
+            "context",
+            entry.path,
+            staged_path,
+            posixpath.basename(entry.path.rstrip("/")) or ".",
+            directory=entry.is_dir or extract,
+            extract=extract,
+            entries=getattr(entry, "entries", None),
+        ))
+    return items
+
+
+# -- emission: what the COPY becomes in %setup / %files from / %post ------------------------------
+
+def copy_lines(writer, copy: Copy) -> List[str]:
+    """The %post lines of one COPY/ADD; staging lines go to the writer's %setup and %files from."""
+    from ..emit import _write_file
+    from ..shell import quote
+
+    post = []
+    chown = copy.flag("chown")
+    chmod = copy.flag("chmod")
+    for item in copy.plan:
+        staged = quote(item.staged.rstrip("/"))
+        if item.kind == "context":
+            writer.setup.extend(_setup_context(item))
+        elif item.kind == "stage":
+            writer.files_from.setdefault(item.stage, []).append(
+                "%s %s" % (_files_word(item.source), _files_word(item.staged)))
+        elif item.kind == "url":
+            writer.setup.extend(_setup_url(item))
+        elif item.kind == "git":
+            writer.setup.extend(_setup_git(item))
+        elif item.kind == "heredoc":
+            post.extend(_write_file(item.staged, item.body, item.mode))
+        if chown is not None and chown.value:
+            post.append("chown -R %s %s" % (quote(_owner(chown.value)), staged))
+        elif not item.extract:
+            post.append("chown -R 0:0 %s" % staged)
+        if chmod is not None and chmod.value:
+            post.append("chmod -R %s %s" % (quote(chmod.value), staged))
+        post.append("d2s_copy %s %s %s" % (staged, quote(copy.destination), quote(item.name)))
+    if copy.flag("link") is not None:
+        writer.ctx.warn("D2S012", "--link has no Apptainer equivalent; the files are copied the same way",
+                        copy.span.line, copy.span.column)
+    if copy.destination.startswith(("/tmp/", "/var/tmp/")) or copy.destination in ("/tmp", "/var/tmp"):
+        writer.ctx.warn("D2S015", "%s is the host's folder during an Apptainer build; what is copied there does "
+                        "not reach the image" % copy.destination, copy.span.line, copy.span.column)
+    return post
+
+
+def _owner(value: str) -> str:
+    # A user alone means the group with the same (numeric) id, as BuildKit does.
+    if ":" in value:
+        return value
+    return "%s:%s" % (value, value) if value.isdigit() else value + ":"
+
+
+def _files_word(path: str) -> str:
+    if re.search(r'[\s"]', path):
+        return '"%s"' % path
+    return path
+
+
+def _setup_context(item: StagedSource) -> List[str]:
+    from ..shell import quote
+
+    target = '"$R"%s' % quote(item.staged)
+    source = quote(item.source or ".")
+    if item.extract:
+        return ["mkdir -p %s && tar -xf %s -C %s" % (target, source, target)]
+    if not item.directory:
+        return ["mkdir -p %s && cp -a -H %s %s" % (quote_parent(target), source, target)]
+    if item.entries is None:
+        return ["mkdir -p %s && cp -a -H %s/. %s/" % (target, source, target)]
+    if not item.entries:
+        return ["mkdir -p %s" % target]
+    lines = ["mkdir -p %s && (cd %s && tar --no-recursion -cf - -- \\" % (target, source)]
+    for n, entry in enumerate(item.entries):
+        lines.append("    %s%s" % (quote(entry) if quote(entry).startswith("'") else "'%s'" % entry,
+                                   " \\" if n < len(item.entries) - 1 else ""))
+    lines[-1] += ") | tar -xpf - -C %s" % target
+    return lines
+
+
+def quote_parent(target: str) -> str:
+    return '"$(dirname %s)"' % target
+
+
+def _setup_url(item: StagedSource) -> List[str]:
+    from ..shell import quote
+
+    target = '"$R"%s' % quote(item.staged)
+    lines = [
+        "mkdir -p %s" % quote_parent(target),
+        "if command -v curl >/dev/null; then curl -fsSLR -o %s %s; else wget -q -O %s %s; fi"
+        % (target, quote(item.source), target, quote(item.source)),
+    ]
+    if item.checksum:
+        algorithm, _, digest = item.checksum.partition(":")
+        lines.append("echo %s | %ssum -c -" % (quote("%s  " % digest) + '"$R"' + quote(item.staged),
+                                              algorithm or "sha256"))
+    lines.append("chmod 600 %s" % target)
+    return lines
+
+
+def _setup_git(item: StagedSource) -> List[str]:
+    from ..shell import quote
+
+    target = '"$R"%s' % quote(item.staged)
+    url, _, fragment = item.source.partition("#")
+    ref, _, subdir = fragment.partition(":")
+    lines = ["git clone --quiet %s %s" % (quote(url), target)]
+    if ref:
+        lines.append("git -C %s checkout --quiet %s" % (target, quote(ref)))
+    if item.checksum:
+        lines.append('[ "$(git -C %s rev-parse HEAD)" = %s ]' % (target, quote(item.checksum)))
+    lines.append("rm -rf %s/.git" % target)
+    if subdir:
+        lines.append("mv %s %s.full && mv %s.full/%s %s && rm -rf %s.full"
+                     % (target, target, target, quote(subdir), target, target))
+    return lines

@@ -1,0 +1,88 @@
+"""Record what Apptainer has no equivalent for, and say so at the line.
+
+EXPOSE, VOLUME, HEALTHCHECK, STOPSIGNAL and ONBUILD become ``org.d2s.*`` labels of the final
+image (never %test: a HEALTHCHECK needs the running service); FROM --platform, USER and a
+non-POSIX SHELL get a warning. Nothing is dropped silently.
+"""
+
+import json
+
+from ..conversion import Context
+from ..ir import Dockerfile, ExecForm, Expose, Healthcheck, Onbuild, Run, Shell, StopSignal, User, Volume
+
+POSIX_SHELLS = ("sh", "bash", "dash", "ash", "ksh", "zsh", "busybox")
+
+
+def _command_text(command) -> str:
+    if command is None:
+        return ""
+    if isinstance(command, ExecForm):
+        return json.dumps(command.argv)
+    return command.text
+
+
+def record_metadata(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
+    final = dockerfile.stages[-1]
+    for stage in dockerfile.stages:
+        labels = {}
+        warned_user = False
+        if stage.base.platform:
+            ctx.warn("D2S009", "FROM --platform=%s: build on a %s machine or pass --arch to apptainer build"
+                     % (stage.base.platform, stage.base.platform), stage.base.span.line, stage.base.span.column)
+        for instruction in stage.instructions:
+            line, column = instruction.span.line, instruction.span.column
+            if isinstance(instruction, Expose):
+                labels["org.d2s.expose"] = " ".join(instruction.ports)
+                ctx.warn("D2S004", "EXPOSE %s: Apptainer shares the host network; ports are not published"
+                         % " ".join(instruction.ports), line, column)
+            elif isinstance(instruction, Volume):
+                labels["org.d2s.volume"] = " ".join(instruction.paths)
+                ctx.warn("D2S005", "VOLUME %s: no volume is created; bind a host folder with --bind"
+                         % " ".join(instruction.paths), line, column)
+            elif isinstance(instruction, Healthcheck):
+                labels["org.d2s.healthcheck"] = (
+                    "NONE" if instruction.kind == "NONE" else _command_text(instruction.command))
+                ctx.warn("D2S006", "HEALTHCHECK is recorded as a label; Apptainer does not run health checks",
+                         line, column)
+            elif isinstance(instruction, StopSignal):
+                labels["org.d2s.stopsignal"] = instruction.signal
+                ctx.warn("D2S007", "STOPSIGNAL %s: use 'apptainer instance stop --signal %s'"
+                         % (instruction.signal, instruction.signal), line, column)
+            elif isinstance(instruction, Onbuild):
+                trigger = instruction.original.split(None, 1)[1] if " " in instruction.original else ""
+                previous = labels.get("org.d2s.onbuild")
+                labels["org.d2s.onbuild"] = trigger if not previous else previous + "\n" + trigger
+                ctx.warn("D2S008", "ONBUILD is recorded as a label; images built from this one do not run it",
+                         line, column)
+            elif isinstance(instruction, Shell):
+                program = (instruction.argv[0] if instruction.argv else "").rsplit("/", 1)[-1]
+                if program not in POSIX_SHELLS:
+                    ctx.warn("D2S022", "SHELL %s is not a POSIX shell; RUN lines are passed to it as in Docker"
+                             % json.dumps(instruction.argv), line, column)
+            elif isinstance(instruction, Run) and not warned_user and _non_root(instruction.user):
+                warned_user = True
+                ctx.warn("D2S018", "RUN after USER %s runs as root in %%post; files it creates are owned by root"
+                         % instruction.user, line, column)
+        if stage is final:
+            runtime = stage.runtime
+            if runtime is not None:
+                for key, value in labels.items():
+                    runtime.labels.append((key, value))
+                if _non_root(runtime.user):
+                    where = _last_user(stage)
+                    ctx.warn("D2S003", "USER %s: Apptainer runs the container as the calling user" % runtime.user,
+                             where.span.line if where else stage.base.span.line,
+                             where.span.column if where else stage.base.span.column)
+    return dockerfile
+
+
+def _non_root(user) -> bool:
+    return bool(user) and user.split(":")[0] not in ("root", "0")
+
+
+def _last_user(stage):
+    found = None
+    for instruction in stage.instructions:
+        if isinstance(instruction, User):
+            found = instruction
+    return found

@@ -1,0 +1,81 @@
+"""Give every RUN the exact command BuildKit runs: heredocs rebuilt, --mount and --network weighed.
+
+Heredocs (spec-digest A.4): ``RUN <<EOF`` alone runs the body as the shell command, or, when
+the body starts with ``#!``, writes it to a file (0755) and runs that; any other heredoc RUN
+passes the line plus ``"\\n" + body + name`` for each heredoc to the shell, a real shell heredoc.
+"""
+
+import re
+
+from ..conversion import Context
+from ..ir import Dockerfile, Run, ShellForm
+
+PIPES = "/.d2s/pipes"
+_SINGLE_HEREDOC = re.compile(r"^\s*\d*<<-?\s*(\S+)\s*$")
+
+
+def translate_run(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
+    for stage in dockerfile.stages:
+        for instruction in stage.instructions:
+            if isinstance(instruction, Run):
+                _heredocs(instruction)
+                _mounts(instruction, ctx)
+                _network(instruction, ctx)
+    return dockerfile
+
+
+def _chomp(body: str) -> str:
+    return "".join(line.lstrip("\t") for line in body.splitlines(True))
+
+
+def _heredocs(run: Run) -> None:
+    if not run.heredocs or not isinstance(run.command, ShellForm):
+        return
+    text = run.command.text
+    if len(run.heredocs) == 1 and _SINGLE_HEREDOC.match(text):
+        heredoc = run.heredocs[0]
+        body = _chomp(heredoc.body) if heredoc.chomp else heredoc.body
+        if body.startswith("#!"):
+            path = "%s/%s" % (PIPES, heredoc.name.replace("/", "_"))
+            run.files.append((path, body, "0755"))
+            run.command = ShellForm(path)
+        else:
+            run.command = ShellForm(body)
+        return
+    for heredoc in run.heredocs:
+        text += "\n" + heredoc.body + heredoc.name
+    run.command = ShellForm(text)
+
+
+def _mounts(run: Run, ctx: Context) -> None:
+    for value in run.flag_values("mount"):
+        options = {}
+        for field in value.split(","):
+            key, _, val = field.partition("=")
+            options[key.strip().lower()] = val
+        kind = options.get("type", "bind")
+        target = options.get("target") or options.get("dst") or options.get("destination") or ""
+        if kind == "cache":
+            message = "cache mount %s becomes a plain folder; what the RUN leaves there stays in the image" % target
+        elif kind == "tmpfs":
+            message = "tmpfs mount %s becomes a plain folder of the image" % target
+        elif kind == "secret":
+            message = ("secret mount %s is not available in %%post; bind the secret with "
+                       "'apptainer build --bind FILE:%s' (the folder must exist)"
+                       % (options.get("id") or target, target or "/run/secrets/<id>"))
+        elif kind == "ssh":
+            message = "ssh mount is not supported; the RUN has no SSH agent"
+        else:
+            message = ("bind mount of %s at %s is not made; copy the files first (COPY) or bind them with "
+                       "'apptainer build --bind'" % (options.get("source") or options.get("src") or ".", target))
+        ctx.warn("D2S010", "RUN --mount=%s: %s" % (value, message), run.span.line, run.span.column)
+
+
+def _network(run: Run, ctx: Context) -> None:
+    network = run.flag("network")
+    if network is not None and (network.value or "") == "none":
+        ctx.warn("D2S011", "RUN --network=none: %post runs with the host network", run.span.line, run.span.column)
+    security = run.flag("security")
+    if security is not None and (security.value or "") == "insecure":
+        ctx.warn("D2S011", "RUN --security=insecure: %post runs with the build's fakeroot privileges",
+                 run.span.line, run.span.column)
