@@ -103,16 +103,13 @@ def convert(
         context = os.getcwd() if dockerfile == "-" else (os.path.dirname(os.path.abspath(dockerfile)))
     if not os.path.isdir(context):
         raise D2SError("build context is not a folder: %s" % context, 1, 1, path)
-    base_configs = None
-    if not offline:
-        base_configs = _base_configs(text, path)
     result = run_convert(
         text,
         context=context,
         build_args=_build_args(build_arg),
         target=target,
         path=path,
-        base_configs=base_configs,
+        lookup_base=not offline,
     )
     definition = stamp(os.path.basename(path), result.definition)
     report(result.diagnostics, fmt, path)
@@ -192,15 +189,6 @@ def check(
     from .check import check_command
 
     raise Exit(check_command(paths=list(paths or []), against=against, fmt=fmt, strict=strict, fix=fix))
-
-
-def _base_configs(text: str, path: str):
-    """Base image configs from their registries, when reachable (see registry.py)."""
-    try:
-        from . import registry
-    except ImportError:
-        return None
-    return registry.configs_for(text, path)
 
 
 def run(argv: List[str]) -> int:

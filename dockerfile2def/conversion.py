@@ -1,7 +1,7 @@
 """The conversion pipeline: parse -> passes -> emit, and its public result type."""
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional
 
 from .errors import D2SError, Diagnostic
 
@@ -16,6 +16,8 @@ class Context:
     target: Optional[str] = None
     # Base image configs by image reference ({"Env": [...], "Entrypoint": [...], ...}), when known.
     base_configs: Dict[str, dict] = field(default_factory=dict)
+    # Reads a config the caller did not give (registry.load_config); None: never look one up.
+    config_loader: Optional[Callable[[str], Optional[dict]]] = None
     diagnostics: List[Diagnostic] = field(default_factory=list)
 
     def warn(self, code: str, message: str, line: int, column: int = 1) -> None:
@@ -43,10 +45,14 @@ def convert(
     target: Optional[str] = None,
     path: str = "Dockerfile",
     base_configs: Optional[Mapping[str, dict]] = None,
+    lookup_base: bool = False,
 ) -> Conversion:
     """Convert Dockerfile text into a definition file.
 
-    Raises :class:`D2SError` (and nothing else) for bad input.
+    ``context`` is the build context folder (COPY sources are read from it); ``base_configs`` maps
+    image references to their configs; with ``lookup_base`` the configs of other base images are
+    read from their registries (registry.py). Raises :class:`D2SError` (and nothing else) for bad
+    input.
     """
     from .emit import emit
     from .parser import parse
@@ -59,6 +65,10 @@ def convert(
         target=target,
         base_configs=dict(base_configs or {}),
     )
+    if lookup_base:
+        from .registry import load_config
+
+        ctx.config_loader = load_config
     try:
         dockerfile = parse(text, path=path)
         dockerfile = run_passes(dockerfile, ctx)

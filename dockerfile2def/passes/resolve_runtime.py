@@ -26,6 +26,14 @@ def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
     for stage in dockerfile.stages:
         config = base_config(stage.base.image, ctx)
         known = config is not None
+        if not known:
+            ctx.warn(
+                "D2S002",
+                "base image %s: its config could not be read (offline, or registry unreachable); WORKDIR is "
+                "taken as /, its ENV and ENTRYPOINT/CMD are resolved inside the image" % stage.base.image,
+                stage.base.span.line,
+                stage.base.span.column,
+            )
         config = config or {}
         runtime = Runtime(
             entrypoint=_config_command(config.get("Entrypoint")),
