@@ -131,13 +131,14 @@ class StageWriter:
             if base_env:
                 lines.append("# The base image's ENV, exactly (Apptainer <= 1.4 mangles values with $, \\, \", `).")
                 lines += ["export %s=%s" % (k, quote(v)) for k, v in base_env if _valid_name(k)]
-        elif self.final and self.stage.base.image != "scratch":
+        elif self.final and self.stage.base.image != "scratch" and runtime.entrypoint is None:
             lines += [
                 "# The base image's ENTRYPOINT and CMD, which d2s could not read from its registry.",
                 "grep -E '^OCI_(ENTRYPOINT|CMD)=' /.singularity.d/runscript > %s 2>/dev/null || : > %s"
                 % (BASE_COMMAND, BASE_COMMAND),
             ]
-        lines.append(COPY_HELPER)
+        if any(isinstance(i, Copy) and i.plan for i in self.stage.instructions):
+            lines.append(COPY_HELPER)
         return lines
 
     def render(self) -> str:

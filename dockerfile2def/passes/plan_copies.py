@@ -188,7 +188,8 @@ def copy_lines(writer, copy: Copy) -> List[str]:
             post.extend(_write_file(item.staged, item.body, item.mode))
         if chown is not None and chown.value:
             post.append("chown -R %s %s" % (quote(_owner(chown.value)), staged))
-        elif not item.extract:
+        elif item.kind != "stage" and not item.extract:
+            # Files from the context are owned by root in Docker (COPY --from keeps its owners).
             post.append("chown -R 0:0 %s" % staged)
         if chmod is not None and chmod.value:
             post.append("chmod -R %s %s" % (quote(chmod.value), staged))

@@ -23,10 +23,12 @@ def _config_command(value) -> Optional[ExecForm]:
 
 
 def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
+    warned = set()
     for stage in dockerfile.stages:
         config = base_config(stage.base.image, ctx)
         known = config is not None
-        if not known:
+        if not known and stage.base.image not in warned:
+            warned.add(stage.base.image)
             ctx.warn(
                 "D2S002",
                 "base image %s: its config could not be read (offline, or registry unreachable); WORKDIR is "
