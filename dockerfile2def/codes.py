@@ -21,7 +21,7 @@ CODES = {
     "D2S015": "a path under /tmp or /var/tmp is the host's during the build",
     "D2S016": "parser directive has no effect in the conversion",
     "D2S017": "a COPY/ADD source matched nothing",
-    "D2S018": "RUN after USER runs as root in %post",
+    "D2S018": "RUN after USER runs through su",
     "D2S019": "value cannot be represented in a definition file",
     "D2S020": "ENTRYPOINT or CMD of the base image is unknown",
     "D2S021": "--chown names a user or group resolved inside the image",

@@ -61,6 +61,18 @@ d2s_copy() {
 }"""
 
 
+AS_USER_HELPER = r"""# d2s_as USER COMMAND: run the shell string COMMAND as USER, as Docker runs a RUN after USER.
+# (su needs the user in the image's /etc/passwd; without it, the RUN runs as root, with a warning.)
+d2s_as() {
+    if command -v su >/dev/null 2>&1 && id -u "${1%%:*}" >/dev/null 2>&1; then
+        su -s /bin/sh -c "$2" "${1%%:*}"
+    else
+        echo "d2s: cannot switch to user $1 here; running as root" >&2
+        /bin/sh -c "$2"
+    fi
+}"""
+
+
 def stage_names(dockerfile: Dockerfile) -> Dict[int, str]:
     """Apptainer stage names: the Dockerfile's (lowercased) or ``stage-N``, never colliding."""
     taken = {s.name for s in dockerfile.stages if s.name}
@@ -139,6 +151,8 @@ class StageWriter:
             ]
         if any(isinstance(i, Copy) and i.plan for i in self.stage.instructions):
             lines.append(COPY_HELPER)
+        if any(isinstance(i, Run) and _non_root(i.user) for i in self.stage.instructions):
+            lines.append(AS_USER_HELPER)
         return lines
 
     def render(self) -> str:
@@ -149,6 +163,10 @@ class StageWriter:
             workdir = self.stage.runtime.workdir
             if workdir and workdir != "/":
                 body += ["# The runtime working directory must exist (Docker creates it).", "mkdir -p %s" % quote(workdir)]
+        if self.final and self.stage.runtime is not None:
+            labels = self.label_lines()
+            if labels:
+                body += ["# Labels %labels cannot set (inherited keys, or text Apptainer would misread)."] + labels
         body.append("rm -rf %s" % STAGING)
         post = self.prologue() + body
         text = "\n".join(post)
@@ -223,15 +241,17 @@ class StageWriter:
         if isinstance(command, ExecForm):
             if not command.argv:
                 return lines
-            lines.append("( %s && exec %s )" % (cd, words(command.argv)))
-            return lines
-        text = command.text
-        if "\n" in text:
+            program = "exec %s" % words(command.argv)
+        elif "\n" in command.text:
             script = "%s/run-%d" % (STAGING, instruction.span.line)
-            lines += _write_file(script, text)
-            lines.append('( %s && exec %s "$(cat %s)" )' % (cd, words(instruction.shell), script))
+            lines += _write_file(script, command.text)
+            program = 'exec %s "$(cat %s)"' % (words(instruction.shell), script)
         else:
-            lines.append("( %s && exec %s %s )" % (cd, words(instruction.shell), quote(text)))
+            program = "exec %s %s" % (words(instruction.shell), quote(command.text))
+        if _non_root(instruction.user):
+            lines.append("( %s && d2s_as %s %s )" % (cd, quote(instruction.user), quote(program)))
+        else:
+            lines.append("( %s && %s )" % (cd, program))
         return lines
 
     def do_copy(self, instruction: Copy) -> List[str]:
@@ -289,10 +309,30 @@ class StageWriter:
         if script is not None:
             sections.append(_section("runscript", script))
             sections.append(_section("startscript", script))
-        labels = [(k, v) for k, v in runtime.labels]
-        if labels:
-            sections.append(_section("labels", ["%s %s" % (k.replace(" ", "_"), label_text(v)) for k, v in labels]))
+        plain = [(k, v) for k, v in runtime.labels if not self.label_needs_post(k, v)]
+        if plain:
+            sections.append(_section("labels", ["%s %s" % (k, v) for k, v in plain]))
         return sections
+
+    def label_needs_post(self, key: str, value: str) -> bool:
+        """Labels %labels cannot carry: they go through $APPTAINER_LABELS in %post instead."""
+        base = (_config(self.ctx, self.stage) or {}).get("Labels") or {}
+        return (
+            key in base  # %labels cannot override an inherited label (without build --force)
+            or key.startswith("%")
+            or "{{" in key + value
+            or "\n" in value
+            or value != value.strip()
+        )
+
+    def label_lines(self) -> List[str]:
+        runtime = self.stage.runtime
+        lines = []
+        for key, value in runtime.labels:
+            if self.label_needs_post(key, value):
+                lines.append('printf \'%%s %%s\\n\' %s %s >> "${APPTAINER_LABELS:-$SINGULARITY_LABELS}"'
+                             % (quote(key), quote(label_text(value))))
+        return lines
 
     def runscript(self) -> Optional[List[str]]:
         runtime = self.stage.runtime
@@ -367,10 +407,20 @@ def _valid_name(name: str) -> bool:
     return bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name))
 
 
-def _base_env(ctx: Context, stage: Stage):
-    from .passes.scope import base_config, config_env
+def _config(ctx: Context, stage: Stage):
+    from .passes.scope import base_config
 
-    return list(config_env(base_config(stage.base.image, ctx)).items())
+    return base_config(stage.base.image, ctx)
+
+
+def _base_env(ctx: Context, stage: Stage):
+    from .passes.scope import config_env
+
+    return list(config_env(_config(ctx, stage)).items())
+
+
+def _non_root(user) -> bool:
+    return bool(user) and user.split(":")[0] not in ("root", "0")
 
 
 def _base_name(path: str) -> str:

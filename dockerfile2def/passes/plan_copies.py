@@ -187,7 +187,7 @@ def copy_lines(writer, copy: Copy) -> List[str]:
         elif item.kind == "heredoc":
             post.extend(_write_file(item.staged, item.body, item.mode))
         if chown is not None and chown.value:
-            post.append("chown -R %s %s" % (quote(_owner(chown.value)), staged))
+            post.append("chown -R %s %s" % (_owner(chown.value), staged))
         elif item.kind != "stage" and not item.extract:
             # Files from the context are owned by root in Docker (COPY --from keeps its owners).
             post.append("chown -R 0:0 %s" % staged)
@@ -204,10 +204,17 @@ def copy_lines(writer, copy: Copy) -> List[str]:
 
 
 def _owner(value: str) -> str:
-    # A user alone means the group with the same (numeric) id, as BuildKit does.
+    """The chown argument for --chown: names resolve in the image at that point, as in Docker.
+
+    A user alone (name or id) gets the group with the same numeric id as the user (Docker's rule).
+    """
+    from ..shell import quote
+
     if ":" in value:
-        return value
-    return "%s:%s" % (value, value) if value.isdigit() else value + ":"
+        return quote(value)
+    if value.isdigit():
+        return "%s:%s" % (value, value)
+    return '"$(id -u %s):$(id -u %s)"' % (quote(value), quote(value))
 
 
 def _files_word(path: str) -> str:

@@ -59,10 +59,12 @@ def record_metadata(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                 if program not in POSIX_SHELLS:
                     ctx.warn("D2S022", "SHELL %s is not a POSIX shell; RUN lines are passed to it as in Docker"
                              % json.dumps(instruction.argv), line, column)
-            elif isinstance(instruction, Run) and not warned_user and _non_root(instruction.user):
+            elif isinstance(instruction, Run) and not warned_user and _non_root(instruction.user) \
+                    and ":" in instruction.user:
                 warned_user = True
-                ctx.warn("D2S018", "RUN after USER %s runs as root in %%post; files it creates are owned by root"
-                         % instruction.user, line, column)
+                ctx.warn("D2S018", "RUN after USER %s runs as %s through su, with that user's groups, not group %s"
+                         % (instruction.user, instruction.user.split(":")[0], instruction.user.split(":", 1)[1]),
+                         line, column)
         if stage is final:
             runtime = stage.runtime
             if runtime is not None:

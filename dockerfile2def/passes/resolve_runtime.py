@@ -67,8 +67,12 @@ def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                     env[pair.key] = pair.value
             elif isinstance(instruction, Label):
                 for pair in instruction.pairs:
-                    labels.pop(pair.key, None)
-                    labels[pair.key] = pair.value
+                    key = _label_key(pair.key, instruction, ctx)
+                    if "\n" in pair.value:
+                        ctx.warn("D2S019", "label %s: its value has several lines; they are joined with \\n"
+                                 % key, instruction.span.line, instruction.span.column)
+                    labels.pop(key, None)
+                    labels[key] = pair.value
             elif isinstance(instruction, Maintainer):
                 labels["org.opencontainers.image.authors"] = instruction.name
             runtime.workdir = instruction.workdir or runtime.workdir
@@ -79,6 +83,15 @@ def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         runtime.base_known = known
         stage.runtime = runtime
     return dockerfile
+
+
+def _label_key(key: str, instruction, ctx: Context) -> str:
+    if not key.split() or key.split() != [key]:
+        fixed = "_".join(key.split()) or "_"
+        ctx.warn("D2S019", "label key %r has spaces, which Apptainer labels cannot; written as %r" % (key, fixed),
+                 instruction.span.line, instruction.span.column)
+        return fixed
+    return key
 
 
 def _segment(stage, line: int) -> int:
