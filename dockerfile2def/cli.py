@@ -145,6 +145,27 @@ def convert(
     write_atomic(output, definition)
 
 
+@app.command("to-dockerfile")
+def to_dockerfile(
+    definition: str = typer.Argument(..., help="The definition file to turn back into a Dockerfile ('-' reads stdin)."),
+    output: Optional[str] = typer.Argument(None, help="Where to write the Dockerfile (default: stdout)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUTPUT even if d2s did not write it."),
+) -> None:
+    """The reverse direction (.def -> Dockerfile), with spython's writer."""
+    from .conversion import decode_source
+    from .output import may_overwrite, write_atomic
+    from .reverse import definition_to_dockerfile
+
+    path = "<stdin>" if definition == "-" else definition
+    text = definition_to_dockerfile(decode_source(read_input(definition), path), path)
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        return
+    if not force and os.path.exists(output):
+        raise D2SError("refusing to overwrite %s (use --force)" % output, 1, 1, output)
+    write_atomic(output, text)
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def build(
     ctx: typer.Context,
