@@ -73,6 +73,20 @@ d2s_as() {
 }"""
 
 
+MOUNT_HELPER = r"""# d2s_mount STAGED TARGET / d2s_unmount TARGET: what RUN --mount shows at TARGET during one RUN:
+# the staged files (bind) or an empty folder (cache, tmpfs); then TARGET's own content comes back
+# (or the empty mount point Docker leaves).
+d2s_mount() {
+    if [ -e "$2" ] || [ -L "$2" ]; then mv "$2" "$2.d2s-hidden"; fi
+    mkdir -p "$(dirname "$2")"
+    if [ -n "$1" ]; then cp -a "$1" "$2"; else mkdir -p "$2"; fi
+}
+d2s_unmount() {
+    rm -rf "$1"
+    if [ -e "$1.d2s-hidden" ] || [ -L "$1.d2s-hidden" ]; then mv "$1.d2s-hidden" "$1"; else mkdir -p "$1"; fi
+}"""
+
+
 def stage_names(dockerfile: Dockerfile) -> Dict[int, str]:
     """Apptainer stage names: the Dockerfile's (lowercased) or ``stage-N``, never colliding."""
     taken = {s.name for s in dockerfile.stages if s.name}
@@ -153,6 +167,8 @@ class StageWriter:
             lines.append(COPY_HELPER)
         if any(isinstance(i, Run) and _non_root(i.user) for i in self.stage.instructions):
             lines.append(AS_USER_HELPER)
+        if any(isinstance(i, Run) and i.mounts for i in self.stage.instructions):
+            lines.append(MOUNT_HELPER)
         return lines
 
     def render(self) -> str:
@@ -248,11 +264,17 @@ class StageWriter:
             program = 'exec %s "$(cat %s)"' % (words(instruction.shell), script)
         else:
             program = "exec %s %s" % (words(instruction.shell), quote(command.text))
+        before, after = [], []
+        if instruction.mounts:
+            from .passes.plan_copies import mount_lines
+
+            before, after = mount_lines(self, instruction)
+        lines += before
         if _non_root(instruction.user):
             lines.append("( %s && d2s_as %s %s )" % (cd, quote(instruction.user), quote(program)))
         else:
             lines.append("( %s && %s )" % (cd, program))
-        return lines
+        return lines + after
 
     def do_copy(self, instruction: Copy) -> List[str]:
         from .passes.plan_copies import copy_lines

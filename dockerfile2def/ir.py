@@ -100,6 +100,17 @@ class Run(Instruction):
     heredocs: List[Heredoc] = field(default_factory=list)
     # (path, content, mode) files written just before the command runs (translate_run)
     files: List[Tuple[str, str, str]] = field(default_factory=list)
+    mounts: List["Mount"] = field(default_factory=list)  # RUN --mount, resolved (translate_run, plan_copies)
+
+
+@dataclass
+class Mount:
+    """A RUN --mount as d2s makes it: the target holds ``source`` (or nothing) during that RUN only."""
+
+    kind: str  # bind, cache, tmpfs, secret, ssh
+    target: str  # absolute
+    options: dict = field(default_factory=dict)
+    source: Optional["StagedSource"] = None  # bind: what is staged to appear at target
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import List
 
 from ..context import is_archive, resolve_sources
 from ..conversion import Context
-from ..ir import Copy, Dockerfile, StagedSource
+from ..ir import Copy, Dockerfile, Run, StagedSource
 from ..patterns import IgnoreMatcher, find_ignore_file, read_ignore_file
 
 STAGING = "/.d2s"
@@ -37,6 +37,8 @@ def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         for instruction in stage.instructions:
             if isinstance(instruction, Copy):
                 instruction.plan = _plan(dockerfile, instruction, ctx, ignore, stage_names, image_stages)
+            elif isinstance(instruction, Run):
+                _plan_mounts(dockerfile, instruction, ctx, ignore, stage_names, image_stages)
     dockerfile.image_stages = sorted(image_stages.items(), key=lambda kv: kv[1])
     return dockerfile
 
@@ -81,6 +83,25 @@ def _plan(dockerfile, copy: Copy, ctx: Context, ignore, stage_names, image_stage
             continue
         plan.extend(_context_sources(copy, source, staged, ctx, ignore, add))
     return plan
+
+
+def _plan_mounts(dockerfile, run: Run, ctx: Context, ignore, stage_names, image_stages) -> None:
+    """Bind mounts are staged like COPY sources: from the context, or from a stage or image."""
+    for n, mount in enumerate(run.mounts):
+        if mount.kind != "bind":
+            continue
+        source = mount.options.get("source") or mount.options.get("src") or "."
+        staged = "%s/%d/mount-%d" % (STAGING, run.span.line, n)
+        origin = mount.options.get("from")
+        if origin:
+            mount.source = _from_stage(dockerfile, origin, source, staged, stage_names, image_stages)
+            continue
+        if not ctx.context_dir:
+            raise ctx.error("RUN --mount needs a build context to read %s from" % source, run.span.line,
+                            run.span.column)
+        clean = posixpath.normpath("/" + source).lstrip("/") or "."
+        mount.source = StagedSource("context", clean, staged, posixpath.basename(clean) or ".",
+                                    directory=os.path.isdir(os.path.join(ctx.context_dir, clean)))
 
 
 def _heredoc_for(source: str, heredocs):
@@ -201,6 +222,27 @@ def copy_lines(writer, copy: Copy) -> List[str]:
         writer.ctx.warn("D2S015", "%s is the host's folder during an Apptainer build; what is copied there does "
                         "not reach the image" % copy.destination, copy.span.line, copy.span.column)
     return post
+
+
+def mount_lines(writer, run: Run):
+    """(before, after) %post lines that make and undo a RUN's mounts; staging goes to %setup/%files."""
+    from ..shell import quote
+
+    before, after = [], []
+    for mount in run.mounts:
+        target = quote(mount.target)
+        source = mount.source
+        if source is None:
+            before.append("d2s_mount '' %s" % target)
+        else:
+            if source.kind == "context":
+                writer.setup.extend(_setup_context(source))
+            else:
+                writer.files_from.setdefault(source.stage, []).append(
+                    "%s %s" % (_files_word(source.source), _files_word(source.staged)))
+            before.append("d2s_mount %s %s" % (quote(source.staged.rstrip("/")), target))
+        after.insert(0, "d2s_unmount %s" % target)
+    return before, after
 
 
 def _owner(value: str) -> str:

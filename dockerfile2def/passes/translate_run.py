@@ -8,7 +8,8 @@ passes the line plus ``"\\n" + body + name`` for each heredoc to the shell, a re
 import re
 
 from ..conversion import Context
-from ..ir import Dockerfile, Run, ShellForm
+from ..ir import Dockerfile, Mount, Run, ShellForm
+from .resolve_workdir import resolve_against
 
 PIPES = "/.d2s/pipes"
 _SINGLE_HEREDOC = re.compile(r"^\s*\d*<<-?\s*(\S+)\s*$")
@@ -48,6 +49,12 @@ def _heredocs(run: Run) -> None:
 
 
 def _mounts(run: Run, ctx: Context) -> None:
+    """RUN --mount: the target holds the mounted files (or an empty folder) during this RUN only.
+
+    Bind mounts are staged copies (writes are discarded afterwards, read-only is not enforced);
+    cache and tmpfs mounts are empty folders, so the image ends as Docker's does (only the cache
+    is lost between builds); secrets and SSH agents cannot be provided.
+    """
     for value in run.flag_values("mount"):
         options = {}
         for field in value.split(","):
@@ -55,20 +62,26 @@ def _mounts(run: Run, ctx: Context) -> None:
             options[key.strip().lower()] = val
         kind = options.get("type", "bind")
         target = options.get("target") or options.get("dst") or options.get("destination") or ""
+        if kind == "secret" and not target:
+            target = "/run/secrets/" + (options.get("id") or "")
+        where = (resolve_against(run.workdir or "/", target) if target else "").rstrip("/") or "/"
+        if kind in ("bind", "cache", "tmpfs"):
+            run.mounts.append(Mount(kind, where, options))
         if kind == "cache":
-            message = "cache mount %s becomes a plain folder; what the RUN leaves there stays in the image" % target
-        elif kind == "tmpfs":
-            message = "tmpfs mount %s becomes a plain folder of the image" % target
+            ctx.warn("D2S010", "RUN --mount=%s: %s is an empty folder during this RUN; nothing is cached between "
+                     "builds" % (value, where), run.span.line, run.span.column)
+        elif kind == "bind":
+            ctx.warn("D2S010", "RUN --mount=%s: %s holds a copy of the files during this RUN (read-only is not "
+                     "enforced; writes are discarded)" % (value, where), run.span.line, run.span.column)
         elif kind == "secret":
-            message = ("secret mount %s is not available in %%post; bind the secret with "
-                       "'apptainer build --bind FILE:%s' (the folder must exist)"
-                       % (options.get("id") or target, target or "/run/secrets/<id>"))
+            ctx.warn("D2S010", "RUN --mount=%s: the secret is not available in %%post; bind it with "
+                     "'apptainer build --bind FILE:%s' (the folder must exist)" % (value, where),
+                     run.span.line, run.span.column)
         elif kind == "ssh":
-            message = "ssh mount is not supported; the RUN has no SSH agent"
-        else:
-            message = ("bind mount of %s at %s is not made; copy the files first (COPY) or bind them with "
-                       "'apptainer build --bind'" % (options.get("source") or options.get("src") or ".", target))
-        ctx.warn("D2S010", "RUN --mount=%s: %s" % (value, message), run.span.line, run.span.column)
+            ctx.warn("D2S010", "RUN --mount=%s: no SSH agent is available in %%post" % value,
+                     run.span.line, run.span.column)
+        elif kind != "tmpfs":
+            raise ctx.error("unsupported mount type %r" % kind, run.span.line, run.span.column)
 
 
 def _network(run: Run, ctx: Context) -> None:
