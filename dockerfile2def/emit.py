@@ -130,7 +130,7 @@ class StageWriter:
         self.setup: List[str] = []
         self.files_from: Dict[str, List[str]] = {}
         self.post: List[str] = []
-        self.env_names = set(k for k, _ in (stage.runtime.env if stage.runtime else []))
+        self.env_set = {k for k, _ in _base_env(ctx, stage)}  # ENV names set so far, as we translate
 
     # -- header ---------------------------------------------------------------------------------
     def header(self) -> List[str]:
@@ -219,21 +219,14 @@ class StageWriter:
     def do_arg(self, instruction: Arg) -> List[str]:
         lines = []
         for declaration in instruction.declarations:
-            if declaration.value is not None and declaration.name not in self.env_names_so_far(instruction):
+            # An ENV of the same name wins over the ARG, in RUN's environment too.
+            if declaration.value is not None and declaration.name not in self.env_set:
                 lines.append("export %s=%s" % (declaration.name, quote(declaration.value)))
         return lines
 
-    def env_names_so_far(self, instruction: Instruction):
-        names = {k for k, _ in _base_env(self.ctx, self.stage)}
-        for other in self.stage.instructions:
-            if other is instruction:
-                break
-            if isinstance(other, Env):
-                names.update(p.key for p in other.pairs)
-        return names
-
     def do_env(self, instruction: Env) -> List[str]:
         lines = []
+        self.env_set.update(p.key for p in instruction.pairs)
         for pair in instruction.pairs:
             if not _valid_name(pair.key):
                 self.ctx.warn("D2S019", "ENV name %r is not a shell variable name; it is not set in %%post"
