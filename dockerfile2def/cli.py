@@ -98,6 +98,11 @@ def convert(
     if (check or diff) and not output:
         raise typer.BadParameter("needs an OUTPUT file to compare with", param_hint="--check/--diff")
     path = "<stdin>" if dockerfile == "-" else dockerfile
+    writes = output not in (None, "-") and not (check or diff)
+    if writes and not force:
+        reason = may_overwrite(output)
+        if reason:
+            raise D2SError("refusing to overwrite %s: %s" % (output, reason), 1, 1, output)
     text = decode_source(read_input(dockerfile), path)
     if context is None:
         context = os.getcwd() if dockerfile == "-" else (os.path.dirname(os.path.abspath(dockerfile)))
@@ -135,13 +140,9 @@ def convert(
     if strict and result.diagnostics:
         sys.stderr.write("%s: %d warning(s) with --strict; nothing written\n" % (path, len(result.diagnostics)))
         raise Exit(1)
-    if output is None or output == "-":
+    if not writes:
         sys.stdout.write(definition)
         return
-    if not force:
-        reason = may_overwrite(output)
-        if reason:
-            raise D2SError("refusing to overwrite %s: %s" % (output, reason), 1, 1, output)
     write_atomic(output, definition)
 
 
@@ -212,10 +213,17 @@ def check(
     raise Exit(check_command(paths=list(paths or []), against=against, fmt=fmt, strict=strict, fix=fix))
 
 
+def _click_exceptions():
+    try:  # typer >= 0.24 ships its own copy of click
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
+
+
 def run(argv: List[str]) -> int:
     """Run the CLI on ``argv`` and return the exit status."""
-    import click
-
+    errors = _click_exceptions()
     try:
         app(args=argv, prog_name="d2s", standalone_mode=False)
     except D2SError as err:
@@ -223,15 +231,12 @@ def run(argv: List[str]) -> int:
         return 2
     except Exit as done:
         return done.status
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.ClickException as err:
+    except (getattr(errors, "Exit", typer.Exit), typer.Exit) as done:
+        return getattr(done, "exit_code", 0)
+    except errors.ClickException as err:
         err.show()
         return 2
-    except click.exceptions.Abort:
-        sys.stderr.write("d2s: interrupted\n")
-        return 130
-    except KeyboardInterrupt:
+    except (getattr(errors, "Abort", typer.Abort), typer.Abort, KeyboardInterrupt):
         sys.stderr.write("d2s: interrupted\n")
         return 130
     except BrokenPipeError:
