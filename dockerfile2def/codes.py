@@ -26,4 +26,6 @@ CODES = {
     "D2S020": "ENTRYPOINT or CMD of the base image is unknown",
     "D2S021": "--chown names a user or group resolved inside the image",
     "D2S022": "SHELL is not a POSIX shell; %post still runs /bin/sh around it",
+    "D2S023": "a COPY/ADD source is not in the build context",
+    "D2S024": "the base image needs a build argument that has no value",
 }

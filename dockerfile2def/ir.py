@@ -189,6 +189,7 @@ class StagedSource:
     wildcard: bool = False  # a pattern resolved inside another stage: ``staged`` holds the matches
     checksum: Optional[str] = None
     mode: Optional[str] = None  # file mode Docker gives it (heredocs 0644, URLs 0600)
+    keep_git_dir: bool = False  # ADD --keep-git-dir
 
 
 @dataclass

@@ -22,7 +22,7 @@ from ..patterns import IgnoreMatcher, find_ignore_file, read_ignore_file
 
 STAGING = "/.d2s"
 _URL = re.compile(r"^https?://", re.I)
-_GIT = re.compile(r"^(git@|git://|ssh://|https?://.*\.git(#.*)?$)", re.I)
+_GIT = re.compile(r"^(git@|git://|ssh://|https?://[^?#]*\.git([?#].*)?$)", re.I)
 _WILDCARD = re.compile(r"[*?\[]")
 
 
@@ -61,8 +61,8 @@ def _plan(dockerfile, copy: Copy, ctx: Context, ignore, stage_names, image_stage
     heredocs = {h.name: h for h in copy.heredocs}
     source_flag = copy.flag("from")
     sources = copy.sources
-    if len(sources) > 1 or any(_WILDCARD.search(s) for s in sources if not s.startswith("<<")):
-        if not copy.destination.endswith("/"):
+    if len(sources) > 1:
+        if not copy.destination.endswith(("/", "\\")):
             raise ctx.error(
                 "When using %s with more than one source file, the destination must be a directory and end with a /"
                 % copy.keyword, line, copy.span.column)
@@ -142,8 +142,10 @@ def _remote(copy: Copy, source: str, staged: str, ctx: Context) -> StagedSource:
     if _GIT.match(source) and not source.lower().endswith((".tar", ".gz", ".tgz")):
         ctx.warn("D2S014", "ADD %s is cloned on the build host by %%setup (git must be installed there)" % source,
                  copy.span.line, copy.span.column)
+        keep = copy.flag("keep-git-dir")
         return StagedSource("git", source, staged, "", directory=True,
-                            checksum=checksum.value if checksum else None)
+                            checksum=checksum.value if checksum else None,
+                            keep_git_dir=keep is not None and (keep.value or "true").lower() == "true")
     name = posixpath.basename(source.split("?", 1)[0].split("#", 1)[0].rstrip("/")) or "__unnamed__"
     if "://" in source and source.split("://", 1)[1].count("/") == 0:
         name = "__unnamed__"
@@ -156,6 +158,12 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore,
     if not ctx.context_dir:
         raise ctx.error("%s needs a build context to read %s from" % (copy.keyword, source), copy.span.line,
                         copy.span.column)
+    clean = posixpath.normpath("/" + source).lstrip("/") or "."
+    if not _WILDCARD.search(source) and not os.path.lexists(os.path.join(ctx.context_dir, clean)):
+        # Docker fails the build here; the file may yet be made before the image is built.
+        ctx.warn("D2S023", "%s source %s is not in the build context %s; the build fails unless it is there then"
+                 % (copy.keyword, source, ctx.context_dir), copy.span.line, copy.span.column)
+        return [StagedSource("context", clean, staged, posixpath.basename(clean) or ".")]
     excludes = copy.flag_values("exclude")
     parents = copy.flag("parents") is not None and (copy.flag("parents").value or "true").lower() == "true"
     try:
@@ -168,6 +176,8 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore,
         return []
     unpack_flag = copy.flag("unpack")
     unpack = add and (unpack_flag is None or (unpack_flag.value or "true").lower() == "true")
+    if len(found) > 1 and not copy.destination.endswith("/"):
+        copy.destination += "/"  # several matches of one pattern: the destination is a folder
     items = []
     for k, entry in enumerate(found):
         staged_path = staged if len(found) == 1 else "%s-%d" % (staged, k)
@@ -313,12 +323,18 @@ def _setup_git(item: StagedSource) -> List[str]:
     target = '"$R"%s' % quote(item.staged)
     url, _, fragment = item.source.partition("#")
     ref, _, subdir = fragment.partition(":")
+    url, _, query = url.partition("?")
+    params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+    ref = params.get("ref") or params.get("tag") or params.get("branch") or ref
+    subdir = params.get("subdir") or subdir
+    keep = params.get("keep-git-dir", "").lower() in ("1", "true") or item.keep_git_dir
     lines = ["git clone --quiet %s %s" % (quote(url), target)]
     if ref:
         lines.append("git -C %s checkout --quiet %s" % (target, quote(ref)))
     if item.checksum:
         lines.append('[ "$(git -C %s rev-parse HEAD)" = %s ]' % (target, quote(item.checksum)))
-    lines.append("rm -rf %s/.git" % target)
+    if not keep:
+        lines.append("rm -rf %s/.git" % target)
     if subdir:
         lines.append("mv %s %s.full && mv %s.full/%s %s && rm -rf %s.full"
                      % (target, target, target, quote(subdir), target, target))

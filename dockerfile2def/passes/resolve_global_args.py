@@ -5,6 +5,7 @@ platform ARGs); a --build-arg overrides a default. Stage-level ARGs are handled 
 """
 
 import platform as _platform
+import re
 
 from ..conversion import Context
 from ..ir import Dockerfile
@@ -47,9 +48,20 @@ def resolve_global_args(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
             else:
                 scope.pop(name, None)
     dockerfile.global_scope = scope
+    unset = [d.name for arg in dockerfile.global_args for d in arg.declarations if d.value is None]
     for stage in dockerfile.stages:
         base = stage.base
         image = expand_word(base.image, scope, dockerfile, base, ctx)
+        needed = [name for name in unset if re.search(r"\$\{?%s\b" % re.escape(name), base.image)]
+        if needed and (not image or image.startswith((":", "/", "@")) or image.endswith((":", "/", "@"))
+                       or "//" in image or ":@" in image):
+            # Docker needs --build-arg here too; Apptainer takes it at build time as a template variable.
+            template = dict(scope)
+            template.update({name: "{{ %s }}" % name for name in needed})
+            image = expand_word(base.image, template, dockerfile, base, ctx)
+            ctx.warn("D2S024", "the base image needs ARG %s, which has no value: pass it to apptainer build "
+                     "(--build-arg %s=...) or to d2s convert" % (", ".join(needed), needed[0] + ""),
+                     base.span.line, base.span.column)
         if not image:
             raise ctx.error("base name (%s) should not be blank" % base.image, base.span.line, base.span.column)
         base.image = image

@@ -16,6 +16,8 @@ def base_config(image: str, ctx: Context) -> Optional[dict]:
     """The base image's config (``{"Env": [...], "WorkingDir": ..., ...}``), or None when unknown."""
     if image == "scratch":
         return {}
+    if "{{" in image:  # a template variable: only the build knows the image
+        return None
     if image not in ctx.base_configs and ctx.config_loader is not None:
         ctx.base_configs[image] = ctx.config_loader(image)
     return ctx.base_configs.get(image)
