@@ -190,6 +190,7 @@ class StagedSource:
     checksum: Optional[str] = None
     mode: Optional[str] = None  # file mode Docker gives it (heredocs 0644, URLs 0600)
     keep_git_dir: bool = False  # ADD --keep-git-dir
+    parents: Optional[str] = None  # COPY --parents: the source's parent folders, kept under the destination
 
 
 @dataclass

@@ -179,6 +179,7 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore,
     if len(found) > 1 and not copy.destination.endswith("/"):
         copy.destination += "/"  # several matches of one pattern: the destination is a folder
     items = []
+    pivot = _pivot(source) if parents else None
     for k, entry in enumerate(found):
         staged_path = staged if len(found) == 1 else "%s-%d" % (staged, k)
         extract = bool(unpack and not entry.is_dir and is_archive(os.path.join(ctx.context_dir, entry.path)))
@@ -190,8 +191,25 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore,
             directory=entry.is_dir or extract,
             extract=extract,
             entries=getattr(entry, "entries", None),
+            parents=_kept_parents(entry.path, pivot) if parents else None,
         ))
     return items
+
+
+def _pivot(source: str) -> str:
+    """With --parents, the part of a source before ``/./`` is not kept under the destination."""
+    clean = source.lstrip("/")
+    if "/./" in clean:
+        return posixpath.normpath(clean.split("/./", 1)[0])
+    return ""
+
+
+def _kept_parents(path: str, pivot: str) -> str:
+    """The parent folders of ``path`` that COPY --parents recreates under the destination."""
+    parent = posixpath.dirname(path.rstrip("/"))
+    if pivot and pivot != "." and (parent == pivot or parent.startswith(pivot + "/")):
+        parent = parent[len(pivot):].lstrip("/")
+    return parent
 
 
 # -- emission: what the COPY becomes in %setup / %files from / %post ------------------------------
@@ -224,7 +242,10 @@ def copy_lines(writer, copy: Copy) -> List[str]:
             post.append("chown -R 0:0 %s" % staged)
         if chmod is not None and chmod.value:
             post.append("chmod -R %s %s" % (quote(chmod.value), staged))
-        post.append("d2s_copy %s %s %s" % (staged, quote(copy.destination), quote(item.name)))
+        destination = copy.destination
+        if item.parents:
+            destination = destination.rstrip("/") + "/" + item.parents + "/"
+        post.append("d2s_copy %s %s %s" % (staged, quote(destination), quote(item.name)))
     if copy.flag("link") is not None:
         writer.ctx.warn("D2S012", "--link has no Apptainer equivalent; the files are copied the same way",
                         copy.span.line, copy.span.column)
