@@ -5,14 +5,15 @@ findings at the failing level, 2 bad input or usage. Bad input is one line on st
 traceback.
 """
 
-import difflib
-import json
 import os
 import sys
 from typing import List, Optional
 
 import typer
 
+# The convert command and the helpers it shares live in __main__, which runs plain `d2s convert`
+# invocations without importing typer; this app declares convert from the same parameter table.
+from .__main__ import CONVERT_PARAMS, UsageError, build_args, convert_command, declare, read_input, report
 from .errors import D2SError
 
 app = typer.Typer(
@@ -31,43 +32,10 @@ class Exit(Exception):
 
 
 def _build_args(pairs: Optional[List[str]]) -> dict:
-    args = {}
-    for pair in pairs or []:
-        if "=" in pair:
-            key, value = pair.split("=", 1)
-        else:
-            # Docker takes a bare --build-arg NAME from the environment.
-            key, value = pair, os.environ.get(pair)
-            if value is None:
-                continue
-        if not key:
-            raise typer.BadParameter("build arg %r has no name" % pair, param_hint="--build-arg")
-        args[key] = value
-    return args
-
-
-def report(diagnostics, fmt: str, path: str, stream=None) -> None:
-    stream = stream or sys.stderr
-    if fmt == "json":
-        json.dump({"diagnostics": [d.as_dict(path) for d in diagnostics]}, stream, indent=2)
-        stream.write("\n")
-    else:
-        for d in diagnostics:
-            stream.write(d.format(path) + "\n")
-
-
-def read_input(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise D2SError("no such file", 1, 1, path)
-    except IsADirectoryError:
-        raise D2SError("is a directory, not a Dockerfile", 1, 1, path)
-    except PermissionError:
-        raise D2SError("permission denied", 1, 1, path)
+        return build_args(pairs)
+    except UsageError as err:
+        raise typer.BadParameter(err.message, param_hint=err.param_hint)
 
 
 @app.callback()
@@ -76,74 +44,15 @@ def main() -> None:
 
 
 @app.command()
-def convert(
-    dockerfile: str = typer.Argument("Dockerfile", help="The Dockerfile to convert ('-' reads stdin)."),
-    output: Optional[str] = typer.Argument(None, help="Where to write the .def (default: stdout)."),
-    build_arg: Optional[List[str]] = typer.Option(None, "--build-arg", help="K=V, as docker build takes it."),
-    target: Optional[str] = typer.Option(None, help="Convert up to this stage."),
-    context: Optional[str] = typer.Option(None, help="Build context folder (default: the Dockerfile's)."),
-    strict: bool = typer.Option(False, help="Fail (exit 1) on any warning, and write nothing."),
-    check: bool = typer.Option(False, "--check", help="Exit 1 with a diff if OUTPUT is not what d2s writes now."),
-    diff: bool = typer.Option(False, "--diff", help="Show the diff against OUTPUT instead of writing it."),
-    fmt: str = typer.Option("text", "--format", help="Diagnostics format: text or json."),
-    force: bool = typer.Option(False, "--force", help="Overwrite OUTPUT even if d2s did not write it."),
-    offline: bool = typer.Option(False, "--offline", help="Do not read base image configs from registries."),
-) -> None:
+@declare(CONVERT_PARAMS)
+def convert(**options) -> None:
     """Convert a Dockerfile into a definition file."""
-    from .conversion import convert as run_convert, decode_source
-    from .output import may_overwrite, stamp, write_atomic
-
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter("must be text or json", param_hint="--format")
-    if (check or diff) and not output:
-        raise typer.BadParameter("needs an OUTPUT file to compare with", param_hint="--check/--diff")
-    path = "<stdin>" if dockerfile == "-" else dockerfile
-    writes = output not in (None, "-") and not (check or diff)
-    if writes and not force:
-        reason = may_overwrite(output)
-        if reason:
-            raise D2SError("refusing to overwrite %s: %s" % (output, reason), 1, 1, output)
-    text = decode_source(read_input(dockerfile), path)
-    if context is None:
-        context = os.getcwd() if dockerfile == "-" else (os.path.dirname(os.path.abspath(dockerfile)))
-    if not os.path.isdir(context):
-        raise D2SError("build context is not a folder: %s" % context, 1, 1, path)
-    result = run_convert(
-        text,
-        context=context,
-        build_args=_build_args(build_arg),
-        target=target,
-        path=path,
-        lookup_base=not offline,
-    )
-    definition = stamp(os.path.basename(path), result.definition)
-    report(result.diagnostics, fmt, path)
-    if check or diff:
-        try:
-            with open(output, encoding="utf-8") as handle:
-                current = handle.read()
-        except (FileNotFoundError, UnicodeDecodeError):
-            current = ""
-        changes = list(
-            difflib.unified_diff(
-                current.splitlines(True), definition.splitlines(True), output + " (current)", output + " (d2s)"
-            )
-        )
-        if changes:
-            sys.stdout.writelines(changes)
-        if check:
-            if changes:
-                sys.stderr.write("%s: would be changed by d2s convert\n" % output)
-                raise Exit(1)
-            raise Exit(1 if strict and result.diagnostics else 0)
-        raise Exit(0)
-    if strict and result.diagnostics:
-        sys.stderr.write("%s: %d warning(s) with --strict; nothing written\n" % (path, len(result.diagnostics)))
-        raise Exit(1)
-    if not writes:
-        sys.stdout.write(definition)
-        return
-    write_atomic(output, definition)
+    try:
+        status = convert_command(**options)
+    except UsageError as err:
+        raise typer.BadParameter(err.message, param_hint=err.param_hint)
+    if status:
+        raise Exit(status)
 
 
 @app.command("to-dockerfile")
