@@ -92,6 +92,11 @@ def build(
     """Convert (if needed) and build an image with Apptainer or Singularity. Arguments after -- go to the engine."""
     from .build import build_command
 
+    extra = list(ctx.args)
+    if input is not None and input.startswith("-") and input != "-" and not os.path.exists(input):
+        # `d2s build -- --notest`: click takes the first word after -- as INPUT; it is the engine's.
+        extra.insert(0, input)
+        input = None
     raise Exit(
         build_command(
             input=input,
@@ -103,7 +108,7 @@ def build(
             force=force,
             engine=engine,
             offline=offline,
-            extra=list(ctx.args),
+            extra=extra,
         )
     )
 
