@@ -28,8 +28,9 @@ How each side is observed, and why (Docker is the reference; Apptainer is where 
 * **Probes** run in a ``buildah run`` container of the ground truth (as root, in ``/``): the exact Docker
   environment. Through the docker:// SIF, Apptainer <= 1.4 would mangle ENV values holding ``$ \\ " ```
   (spec-digest B.3), which is an Apptainer bug, not Docker's behaviour. On the d2s side probes run with
-  ``apptainer exec --cleanenv --pwd /`` (as root). Probes see the file system and environment; the
-  runtime user and working directory are what ``run`` checks.
+  ``apptainer exec --cleanenv --no-mount home,tmp,cwd --pwd /`` (as root), so that the image's own /tmp,
+  /var/tmp and /root are seen, not the host's. Probes see the file system and environment; the runtime
+  user and working directory are what ``run`` checks. File listings are taken the same way.
 * **Environment**: the image config's ``Env`` (what ``docker run`` starts with) against
   ``apptainer exec --cleanenv d2s.sif`` minus Apptainer's own variables. Those are found, not listed:
   the variables a docker:// SIF of the busybox base shows beyond its config (HOME, LANG, PS1,
@@ -40,7 +41,9 @@ How each side is observed, and why (Docker is the reference; Apptainer is where 
 * **run**: a docker:// SIF's ``run`` ignores WORKDIR and USER (it runs in the host's working directory),
   so it is no ground truth. The truth is ``buildah run --workingdir <WorkingDir> --user <User>`` of the
   config's ``Entrypoint + (arguments or Cmd)``, as ``docker run IMAGE [ARGS]`` does. The d2s side is
-  ``apptainer run --cleanenv d2s.sif [ARGS]`` from an empty folder (so that no host directory leaks in).
+  ``apptainer run --cleanenv --no-mount home,tmp d2s.sif [ARGS]`` from an empty folder (so that no host
+  file or variable leaks in; the working directory stays bound, as users run it, so a runscript that
+  does not change to WORKDIR, or to / without one, shows).
   stdout and the exit status must match; stderr too, minus the tools' own log lines.
 """
 
@@ -116,7 +119,7 @@ class Fixture:
 
     @property
     def build_args(self) -> Dict[str, str]:
-        return dict(self.spec.get("build_args", {}))
+        return {k: localise(v) for k, v in self.spec.get("build_args", {}).items()}
 
     @property
     def target(self) -> Optional[str]:
@@ -306,7 +309,11 @@ class Toolchain:
             run([self.buildah, "pull", "--quiet", image], check=True)
         found = run([self.buildah, "inspect", "--type", "image", image], check=True)
         data = json.loads(found.stdout)
-        return (data.get("Docker") or {}).get("config") or (data.get("OCIv1") or {}).get("config") or {}
+        docker = data.get("Docker") or {}
+        config = dict(docker.get("config") or (data.get("OCIv1") or {}).get("config") or {})
+        if docker.get("author"):  # MAINTAINER
+            config["Author"] = docker["author"]
+        return config
 
     def sif_labels(self, sif: Path) -> Dict[str, str]:
         found = run([self.apptainer, "inspect", "--labels", "--json", sif], check=True)
@@ -315,8 +322,8 @@ class Toolchain:
 
     def exec_observe(self, sif: Path, probes: Sequence[str], paths: Sequence[str]) -> dict:
         script = observation_script(probes, paths)
-        done = run([self.apptainer, "exec", "--cleanenv", "--pwd", "/", sif, "/bin/sh", "-c", script],
-                   cwd=self.work, raw=True)
+        done = run([self.apptainer, "exec", "--cleanenv", "--no-mount", "home,tmp,cwd", "--pwd", "/", sif,
+                    "/bin/sh", "-c", script], cwd=self.work, raw=True)
         return parse_observation(done.stdout, probes)
 
     # -- building
@@ -371,7 +378,7 @@ class Toolchain:
             "probes": probes,
             "files": files,
             "env": env_dict(config.get("Env") or []),
-            "labels": dict(config.get("Labels") or {}),
+            "labels": docker_labels(config),
             "runs": runs,
         }
         (work / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True))
@@ -468,7 +475,7 @@ class Toolchain:
         cwd.mkdir(parents=True)
         observed["runs"] = []
         for args in fixture.runs:
-            done = run([self.apptainer, "run", "--cleanenv", sif] + list(args), cwd=cwd)
+            done = run([self.apptainer, "run", "--cleanenv", "--no-mount", "home,tmp", sif] + list(args), cwd=cwd)
             observed["runs"].append({"args": list(args), "stdout": done.stdout, "stderr": clean_stderr(done.stderr),
                                      "status": done.status})
         return observed
@@ -492,6 +499,14 @@ class Built:
         if self.definition is not None and self.definition.exists():
             text += "\n--- %s ---\n%s" % (self.definition.name, self.definition.read_text())
         return text
+
+
+def docker_labels(config: dict) -> Dict[str, str]:
+    """The image's labels, plus MAINTAINER (the config's Author), which Apptainer can only keep as a label."""
+    labels = dict(config.get("Labels") or {})
+    if config.get("Author") and "org.opencontainers.image.authors" not in labels:
+        labels["org.opencontainers.image.authors"] = config["Author"]
+    return labels
 
 
 def env_dict(items: Sequence[str]) -> Dict[str, str]:
