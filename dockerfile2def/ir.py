@@ -40,7 +40,7 @@ class Heredoc:
     """One here-document attached to RUN, COPY or ADD."""
 
     name: str
-    body: str  # raw, trailing newline kept; tabs already stripped for <<-
+    body: str  # raw, trailing newline kept (BuildKit strips leading tabs for <<- where it uses the body)
     expand: bool  # False when any part of the delimiter was quoted
     chomp: bool  # <<-
     file_descriptor: int = 0

@@ -70,7 +70,9 @@ def _plan(dockerfile, copy: Copy, ctx: Context, ignore, stage_names, image_stage
         staged = "%s/%d" % (base, n)
         heredoc = _heredoc_for(source, heredocs)
         if heredoc is not None:
-            plan.append(StagedSource("heredoc", heredoc.name, staged, heredoc.name, body=heredoc.body, mode="0644"))
+            body = "".join(line.lstrip("\t") for line in heredoc.body.splitlines(True)) if heredoc.chomp \
+                else heredoc.body
+            plan.append(StagedSource("heredoc", heredoc.name, staged, heredoc.name, body=body, mode="0644"))
             continue
         if source_flag is not None and source_flag.value:
             plan.append(_from_stage(dockerfile, source_flag.value, source, staged, stage_names, image_stages))
