@@ -569,8 +569,18 @@ _REGISTRY_ERRORS = re.compile(
 _REGISTRY_CONTEXT = re.compile(r"conveyor|checksum|registry|docker://|pinging|/v2/|manifest|oras://|library://", re.I)
 
 
+def newgrp_hint(group: Tuple[str, str], fakeroot: bool) -> str:
+    name, path = group
+    return (
+        "%s belongs to the group %s, which you are in only as a supplementary group; %s keeps only your "
+        "primary group, so the build cannot write there (and what it writes would count against your "
+        "primary group's quota). Run `newgrp %s` (or `sg %s -c 'd2s build ...'`) and build again."
+        % (path, name, "--fakeroot" if fakeroot else "the build's user namespace", name, name)
+    )
+
+
 def known_failures(output: Sequence[str], ctx: Context, tracer: Optional[Tracer] = None,
-                   group_check: Optional[Callable[[Sequence[str]], Optional[str]]] = None) -> List[str]:
+                   group_check: Optional[Callable[[Sequence[str]], Optional[Tuple[str, str]]]] = None) -> List[str]:
     """Hints for a failed build, from its output (lines, in order)."""
     hints: List[str] = []
     text = "\n".join(output)
@@ -595,13 +605,7 @@ def known_failures(output: Sequence[str], ctx: Context, tracer: Optional[Tracer]
     if denied:
         group = (group_check or group_restricted)([ctx.build_dir, ctx.output_dir])
         if group:
-            hints.append(
-                "%s is reachable only through your supplementary group %r, which %s drops "
-                "(it keeps only your primary group); files there also count against that group's quota "
-                "only when created with it. Run `newgrp %s` first, then d2s build again (or "
-                "`sg %s -c 'd2s build ...'`)." % (group[1], group[0], "--fakeroot" if ctx.fakeroot else "the build",
-                                                 group[0], group[0])
-            )
+            hints.append(newgrp_hint(group, ctx.fakeroot))
 
     registry_lines = [line for line in fatal if _REGISTRY_ERRORS.search(line) and _REGISTRY_CONTEXT.search(line)
                       and "%post" not in line]
@@ -617,10 +621,10 @@ def known_failures(output: Sequence[str], ctx: Context, tracer: Optional[Tracer]
             hint += "; for a plain-http registry pass `-- %s` to d2s build" % (
                 "--no-https" if flags == "apptainer" else "--nohttps")
         hints.append(hint + ".")
-    elif re.search(r"manifest unknown|not found: manifest|name unknown", text, re.I):
+    elif re.search(r"manifest unknown|not found: manifest|name unknown", "\n".join(fatal), re.I):
         hints.append("the base image or its tag does not exist in the registry: check From: in %s."
                      % os.path.basename(ctx.definition_path))
-    elif re.search(r"unauthorized|authentication required|denied: requested access", text, re.I):
+    elif re.search(r"unauthorized|authentication required|denied: requested access", "\n".join(fatal), re.I):
         hints.append("the registry wants a login: `%s registry login docker://REGISTRY` (or pass "
                      "`-- --docker-login`)." % flags)
 
@@ -1093,6 +1097,9 @@ def _build(input, output, fakeroot, sandbox, build_args, stage, force, engine_na
     command += list(extra)
     command += [temporary, os.path.abspath(definition_path)]
     _say("building %s from %s in %s" % (_show(target), _show(definition_path), _show(build_dir) or "."))
+    restricted = group_restricted([build_dir, output_dir]) if fakeroot else None
+    if restricted:
+        _say("warning: " + newgrp_hint(restricted, fakeroot))
     tracer = Tracer(definition)
     display = TerminalDisplay(tracer) if _use_terminal() else PlainDisplay()
     ctx = Context(definition_path, build_dir, output_dir, fakeroot, engine,

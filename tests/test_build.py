@@ -754,3 +754,19 @@ def test_no_engine_still_writes_the_def(dockerfile_project, monkeypatch, tmp_pat
     assert run_build() == 127
     assert (dockerfile_project / "hello.def").exists()
     assert "no Apptainer or Singularity found" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def test_cli_gives_the_arguments_after_double_dash_to_the_engine(fake, project, monkeypatch, capsys):
+    from dockerfile2def.__main__ import main
+
+    monkeypatch.chdir(project)
+    assert main(["build", "app.def", "--fakeroot", "-o", "x.sif", "--", "--notest", "--section", "all"]) == 0
+    argv = fake.builds()[0]["argv"]
+    assert argv[1:5] == ["--fakeroot", "--notest", "--section", "all"]
+    assert (project / "x.sif").exists()
+    assert main(["build", "--", "--notest"]) == 2  # no ./Dockerfile: "--notest" is not the INPUT
+    assert "no Dockerfile in %s" % project in capsys.readouterr().err
+    assert len(fake.builds()) == 1

@@ -447,7 +447,10 @@ class Toolchain:
                      generated[0] if generated else None)
 
     def build_with_spython(self, fixture: Fixture) -> "Built":
-        """``spython recipe Dockerfile`` then ``apptainer build --fakeroot`` in the build context."""
+        """``spython recipe Dockerfile`` then ``apptainer build --fakeroot`` in the build context, no hand edits.
+
+        Not built (``note`` says why) when the converted From: is not in the local registry: spython has no
+        --build-arg, and the build would pull from the internet."""
         work = self.work / fixture.name
         work.mkdir(parents=True, exist_ok=True)
         context = copy_context(fixture, work / "spython-context")
@@ -459,7 +462,12 @@ class Toolchain:
         spython = [sys.executable, "-c", "from spython.client import main; main()"]
         converted = run(spython + ["recipe", "Dockerfile", definition.name], cwd=context)
         if converted.status != 0 or not definition.exists():
-            return Built("spython", None, converted, context, None)
+            return Built("spython", None, converted, context, None, "spython recipe failed")
+        for line in definition.read_text(errors="replace").splitlines():
+            found = re.match(r"\s*From:\s*(\S+)", line, re.I)
+            if found and not found.group(1).startswith(self.registry + "/"):
+                return Built("spython", None, converted, context, definition,
+                             "From: %s is not in the local registry (spython has no --build-arg)" % found.group(1))
         started = time.monotonic()
         done = run([self.apptainer, "build", "--fakeroot", "--force", sif, definition.name], cwd=context)
         self.timed("spython build", started)
@@ -492,6 +500,7 @@ class Built:
     result: Result
     context: Path
     definition: Optional[Path]
+    note: str = ""  # why it was not built, when it was not
 
     def failure(self) -> str:
         text = "%s: the build failed (exit status %d)\n%s\n%s" % (

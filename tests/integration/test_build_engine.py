@@ -92,7 +92,7 @@ def _processes_running(text):
     for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
         try:
             with open(cmdline, "rb") as handle:
-                if text in handle.read():
+                if text in handle.read().replace(b"\0", b" "):
                     found.append(cmdline)
         except OSError:
             pass
