@@ -770,3 +770,24 @@ def test_cli_gives_the_arguments_after_double_dash_to_the_engine(fake, project, 
     assert main(["build", "--", "--notest"]) == 2  # no ./Dockerfile: "--notest" is not the INPUT
     assert "no Dockerfile in %s" % project in capsys.readouterr().err
     assert len(fake.builds()) == 1
+
+
+def test_images_in_the_build_folder_that_copy_dot_would_take(tmp_path):
+    (tmp_path / "old.sif").write_text("x")
+    (tmp_path / "keep.txt").write_text("x")
+    assert build.images_in_context("FROM x\nRUN true\nCOPY . /app\n", str(tmp_path)) == (3, ["old.sif"])
+    assert build.images_in_context('FROM x\nCOPY ["./", "/app/"]\n', str(tmp_path)) == (2, ["old.sif"])
+    assert build.images_in_context("FROM x\nCOPY --chown=1:1 ./ /app/\n", str(tmp_path)) == (2, ["old.sif"])
+    assert build.images_in_context("FROM x\nCOPY --from=build . /app\n", str(tmp_path)) == (None, [])
+    assert build.images_in_context("FROM x\nCOPY src/ /app\n", str(tmp_path)) == (None, [])
+    (tmp_path / ".dockerignore").write_text("# images\n*.sif\n")
+    assert build.images_in_context("FROM x\nCOPY . /app\n", str(tmp_path)) == (2, [])
+
+
+def test_warns_before_copying_a_previous_image_into_the_new_one(fake, dockerfile_project, monkeypatch, capsys):
+    monkeypatch.chdir(dockerfile_project)
+    (dockerfile_project / "Dockerfile").write_text(DOCKERFILE.replace("COPY hello.txt .", "COPY . ."))
+    assert run_build(fakeroot=True) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert run_build(fakeroot=True, force=True) == 0
+    assert "Dockerfile:3 copies the whole build folder, and it holds hello.sif" in capsys.readouterr().err
