@@ -649,6 +649,12 @@ def known_failures(output: Sequence[str], ctx: Context, tracer: Optional[Tracer]
             hints.append("the %%%s section of %s failed; the lines above show the last command." % (
                 section, os.path.basename(ctx.definition_path)))
 
+    if section_failure and section_failure.group(3):  # %setup runs on the build host, not in the image
+        missing_tool = re.findall(r"(?m)^\S*:? ?(?:\d+: |line \d+: )?([\w.+-]+): (?:command )?not found$", text)
+        if missing_tool:
+            hints.append("%%setup runs on the build host, outside the image: `%s` must be installed on this "
+                         "machine (or load its module) for this step." % missing_tool[-1])
+
     copied = re.search(r"while copying \[([^\]]*)\]", text)
     if copied and re.search(r"cannot stat|no source files found|No such file", text):
         hints.append("a %%files source (%s) is missing: %%files reads paths relative to the build folder %s."

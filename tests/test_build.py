@@ -507,6 +507,17 @@ def test_hint_missing_files_source_and_templating(tmp_path):
     assert "--build-arg TAG=VALUE" in known_failures(lines, _context(tmp_path))[0]
 
 
+def test_hint_for_a_tool_missing_on_the_build_host(tmp_path):
+    lines = ["INFO:    Running setup scriptlet", "+ wget -q -O /tmp/build-temp-1/rootfs/.d2s/2/0 http://example.org/x",
+             "/tmp/bundle-temp-1/setup: 3: wget: not found",
+             "FATAL:   While performing build: failed to run %setup script: exit status 127"]
+    hints = known_failures(lines, _context(tmp_path))
+    assert any("`wget` must be installed on this machine" in h for h in hints)
+    post = ["INFO:    Running post scriptlet", "/.post.script: line 3: wget: not found",
+            "FATAL:   While performing build: while running engine: while running %post section: exit status 127"]
+    assert not any("build host" in h for h in known_failures(post, _context(tmp_path)))
+
+
 def test_known_failure_hints_reach_the_user(fake, project, monkeypatch, capsys):
     monkeypatch.chdir(project)
     for scenario, text in (("subuid", "apptainer config fakeroot --add alice"),
@@ -788,6 +799,6 @@ def test_warns_before_copying_a_previous_image_into_the_new_one(fake, dockerfile
     monkeypatch.chdir(dockerfile_project)
     (dockerfile_project / "Dockerfile").write_text(DOCKERFILE.replace("COPY hello.txt .", "COPY . ."))
     assert run_build(fakeroot=True) == 0
-    assert "warning" not in capsys.readouterr().err
+    assert "copies the whole build folder" not in capsys.readouterr().err
     assert run_build(fakeroot=True, force=True) == 0
     assert "Dockerfile:3 copies the whole build folder, and it holds hello.sif" in capsys.readouterr().err
