@@ -124,7 +124,11 @@ def check(
     """Check definition files and Dockerfiles for mistakes before they reach the cluster."""
     from .check import check_command
 
-    raise Exit(check_command(paths=list(paths or []), against=against, fmt=fmt, strict=strict, fix=fix))
+    try:
+        status = check_command(paths=list(paths or []), against=against, fmt=fmt, strict=strict, fix=fix)
+    except UsageError as err:
+        raise typer.BadParameter(err.message, param_hint=err.param_hint)
+    raise Exit(status)
 
 
 def _click_exceptions():
