@@ -68,6 +68,8 @@ REGISTRY = os.environ.get("D2S_TEST_REGISTRY") or DEFAULT_REGISTRY
 MARK = "@@d2s-harness@@"
 TIMEOUT = 1200
 SHELL_OWN = {"PWD", "OLDPWD", "SHLVL", "_"}
+# Ground-truth images are tagged per session, so that two test runs on one machine do not race on a tag.
+SESSION_TAG = os.environ.get("D2S_TEST_TAG") or "s%d-%s" % (os.getpid(), uuid.uuid4().hex[:6])
 CATEGORIES = ("build", "probes", "files", "env", "labels", "runs")
 
 
@@ -131,7 +133,7 @@ class Fixture:
 
     @property
     def image(self) -> str:
-        return "%s/d2s-test/%s:latest" % (REGISTRY, self.name)
+        return "%s/d2s-test/%s:%s" % (REGISTRY, self.name, SESSION_TAG)
 
 
 def load_fixture(folder: Path) -> Fixture:
@@ -277,11 +279,14 @@ class Toolchain:
         self.truths: Dict[str, dict] = {}
         self._own: Optional[Tuple[set, set]] = None
         self.containers: List[str] = []
+        self.images = set()
         self.timings: Dict[str, float] = {}
 
     def close(self) -> None:
         for name in list(self.containers):
             self._rm(name)
+        for image in sorted(self.images):  # the session's tags (the layers stay cached)
+            run([self.buildah, "rmi", image])
 
     def _rm(self, name: str) -> None:
         run([self.buildah, "rm", name])
@@ -344,6 +349,8 @@ class Toolchain:
             command += ["--target", target]
         run(command + ["."], cwd=context, check=True)
         run([self.buildah, "push", "--quiet", image, "docker://" + image], check=True)
+        if image.endswith(":" + SESSION_TAG):
+            self.images.add(image)
         self.timed("buildah", started)
 
     def ground_truth(self, fixture: Fixture) -> dict:
