@@ -168,6 +168,7 @@ def convert_command(
         target=target,
         path=path,
         lookup_base=not offline,
+        own_outputs=[output] if output not in (None, "-") else [],
     )
     definition = stamp(os.path.basename(path), result.definition)
     report(result.diagnostics, fmt, path)

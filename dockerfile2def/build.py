@@ -1073,7 +1073,8 @@ def _build(input, output, fakeroot, sandbox, build_args, stage, force, engine_na
             raise BuildFailure("%s is not UTF-8 text" % source)
         engine_args = build_args
     else:
-        definition = _convert(source, build_dir, definition_path, build_args, stage, offline)
+        definition = _convert(source, build_dir, definition_path, build_args, stage, offline,
+                              own_outputs=[definition_path, target])
         engine_args = {}
     if missing is not None:
         raise missing
@@ -1198,7 +1199,7 @@ def _replace(temporary: str, target: str, sandbox: bool) -> None:
 
 
 def _convert(source: str, build_dir: str, definition_path: str, build_args: Dict[str, str],
-             stage: Optional[str], offline: bool) -> str:
+             stage: Optional[str], offline: bool, own_outputs: Optional[List[str]] = None) -> str:
     from .conversion import convert, decode_source
     from .output import stamp, write_atomic
 
@@ -1210,7 +1211,7 @@ def _convert(source: str, build_dir: str, definition_path: str, build_args: Dict
              "Write images elsewhere (-o DIR/NAME.sif) or list them in .dockerignore."
              % (source, line, ", ".join(images), "it" if len(images) == 1 else "them"))
     result = convert(text, context=build_dir, build_args=build_args, target=stage, path=source,
-                     lookup_base=not offline)
+                     lookup_base=not offline, own_outputs=own_outputs)
     for diagnostic in result.diagnostics:
         sys.stderr.write(diagnostic.format(source) + "\n")
     definition = stamp(os.path.basename(source), result.definition)

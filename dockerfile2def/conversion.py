@@ -18,6 +18,8 @@ class Context:
     base_configs: Dict[str, dict] = field(default_factory=dict)
     # Reads a config the caller did not give (registry.load_config); None: never look one up.
     config_loader: Optional[Callable[[str], Optional[dict]]] = None
+    # Files d2s itself writes into the context (the .def, the image): never copied into the image.
+    own_outputs: List[str] = field(default_factory=list)
     diagnostics: List[Diagnostic] = field(default_factory=list)
 
     def warn(self, code: str, message: str, line: int, column: int = 1) -> None:
@@ -46,12 +48,14 @@ def convert(
     path: str = "Dockerfile",
     base_configs: Optional[Mapping[str, dict]] = None,
     lookup_base: bool = False,
+    own_outputs: Optional[List[str]] = None,
 ) -> Conversion:
     """Convert Dockerfile text into a definition file.
 
     ``context`` is the build context folder (COPY sources are read from it); ``base_configs`` maps
     image references to their configs; with ``lookup_base`` the configs of other base images are
-    read from their registries (registry.py). Raises :class:`D2SError` (and nothing else) for bad
+    read from their registries (registry.py). ``own_outputs`` are files d2s writes (the .def, the
+    image), which a ``COPY .`` must not take along. Raises :class:`D2SError` (and nothing else) for bad
     input.
     """
     from .emit import emit
@@ -64,7 +68,11 @@ def convert(
         build_args=dict(build_args or {}),
         target=target,
         base_configs=dict(base_configs or {}),
+        own_outputs=[o for o in (own_outputs or []) if o],
     )
+    for name, value in ctx.build_args.items():
+        if "\0" in name + value:  # no shell variable, file or label can hold it
+            raise D2SError("build arg %r contains a NUL byte" % name, 1, 1, path)
     if lookup_base:
         from .registry import load_config
 

@@ -191,6 +191,7 @@ class StagedSource:
     mode: Optional[str] = None  # file mode Docker gives it (heredocs 0644, URLs 0600)
     keep_git_dir: bool = False  # ADD --keep-git-dir
     parents: Optional[str] = None  # COPY --parents: the source's parent folders, kept under the destination
+    leave_out: List[str] = field(default_factory=list)  # d2s's own outputs inside a staged folder
 
 
 @dataclass

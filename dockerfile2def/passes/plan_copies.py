@@ -44,13 +44,20 @@ def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
 
 
 def _ignore_matcher(ctx: Context):
+    """.dockerignore's rules, plus d2s's own outputs inside the context (never part of the image)."""
     if not ctx.context_dir:
         return None
+    rules = []
     path = find_ignore_file(ctx.context_dir, ctx.path)
-    if not path:
-        return None
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return IgnoreMatcher(read_ignore_file(handle.read()))
+    if path:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            rules = list(IgnoreMatcher(read_ignore_file(handle.read())).rules)
+    root = os.path.realpath(ctx.context_dir)
+    for output in ctx.own_outputs:
+        relative = os.path.relpath(os.path.realpath(output), root)
+        if not relative.startswith(".."):
+            rules.append(re.sub(r"([*?\[\\])", r"\\\1", relative.replace(os.sep, "/")))
+    return IgnoreMatcher(rules) if rules else None
 
 
 def _plan(dockerfile, copy: Copy, ctx: Context, ignore, stage_names, image_stages) -> List[StagedSource]:
@@ -194,8 +201,20 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore,
             extract=extract,
             entries=getattr(entry, "entries", None),
             parents=_kept_parents(entry.path, pivot) if parents else None,
+            leave_out=_outputs_below(ctx, entry.path) if entry.is_dir else [],
         ))
     return items
+
+
+def _outputs_below(ctx: Context, folder: str) -> List[str]:
+    """d2s's own outputs under a context folder, relative to it (they may not exist yet)."""
+    root = os.path.realpath(os.path.join(ctx.context_dir, folder))
+    found = []
+    for output in ctx.own_outputs:
+        relative = os.path.relpath(os.path.realpath(output), root)
+        if not relative.startswith(".."):
+            found.append(relative.replace(os.sep, "/"))
+    return sorted(found)
 
 
 def _pivot(source: str) -> str:
@@ -308,7 +327,10 @@ def _setup_context(item: StagedSource) -> List[str]:
     if not item.directory:
         return ["mkdir -p %s && cp -a -H %s %s" % (quote_parent(target), source, target)]
     if item.entries is None:
-        return ["mkdir -p %s && cp -a -H %s/. %s/" % (target, source, target)]
+        lines = ["mkdir -p %s && cp -a -H %s/. %s/" % (target, source, target)]
+        # d2s's own outputs (the .def, the image) are not the project's files
+        lines += ['rm -rf %s/%s' % (target, quote(relative)) for relative in item.leave_out]
+        return lines
     if not item.entries:
         return ["mkdir -p %s" % target]
     lines = ["mkdir -p %s && (cd %s && tar --no-recursion -cf - -- \\" % (target, source)]
