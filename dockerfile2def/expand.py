@@ -16,9 +16,10 @@ unterminated string), so the caller can place it on the Dockerfile line.
 Semantics follow the BuildKit lexer as read in its source and tests; the few places where this
 module knowingly differs are listed in :data:`DEVIATIONS`.
 
-Pathological input is bounded: a word longer than :data:`MAX_WORD` characters, ``${`` nested more
-than :data:`MAX_DEPTH` deep, or a replacement producing more than :data:`MAX_RESULT` characters is
-an ``ExpansionError``; the ``#``/``%``/``/`` patterns run on a bit-parallel automaton, linear in the
+Pathological input is bounded: a word longer than :data:`MAX_WORD` characters, variables adding
+more than :data:`MAX_WORD` characters to one word (``ARG b=$a$a`` chains), ``${`` nested more than
+:data:`MAX_DEPTH` deep, or a replacement producing more than :data:`MAX_RESULT` characters is an
+``ExpansionError``; the ``#``/``%``/``/`` patterns run on a bit-parallel automaton, linear in the
 value, never by backtracking.
 """
 
@@ -49,6 +50,8 @@ DEVIATIONS = (
     "`${v:-w}` inside the same EXPOSE word can be lost; this module keeps it (the evident intent).",
     "The leading UTF-8 BOM that Go's text/scanner skips is kept (a Dockerfile's BOM is stripped "
     "by the parser before any word reaches the lexer).",
+    "An invalid `${v%p}`/`${v%%p}` pattern is quoted as written in the error; BuildKit quotes it "
+    "reversed (it matches suffixes by reversing pattern and value).",
 )
 
 
@@ -177,6 +180,7 @@ class _Lexer:
         s, n, esc = self.s, self.n, self.esc
         finder = _specials(esc, stop, self.quotes)
         out = []
+        grown = 0  # characters variables added: $a$a chains must not grow without bound
         while True:
             pos = self.pos
             found = finder.search(s, pos)
@@ -199,6 +203,9 @@ class _Lexer:
             self.pos = i
             if ch == "$":
                 value = self.dollar()
+                grown += len(value)
+                if grown > MAX_WORD:
+                    raise ExpansionError("expanded value too long (more than %d characters)" % MAX_WORD, i)
                 out.append(value)
                 if pieces is not None:
                     pieces.append((value, True))
