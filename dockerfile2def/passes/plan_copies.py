@@ -18,7 +18,8 @@ from typing import List
 from ..context import is_archive, resolve_sources
 from ..conversion import Context
 from ..ir import Copy, Dockerfile, Run, StagedSource
-from ..patterns import IgnoreMatcher, find_ignore_file, read_ignore_file
+from ..errors import D2SError
+from ..patterns import IgnoreMatcher, PatternError, find_ignore_file, read_ignore_file
 
 STAGING = "/.d2s"
 _URL = re.compile(r"^https?://", re.I)
@@ -51,7 +52,10 @@ def _ignore_matcher(ctx: Context):
     path = find_ignore_file(ctx.context_dir, ctx.path)
     if path:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            rules = list(IgnoreMatcher(read_ignore_file(handle.read())).rules)
+            try:
+                rules = list(IgnoreMatcher(read_ignore_file(handle.read())).rules)
+            except PatternError as err:
+                raise D2SError("invalid .dockerignore pattern: %s" % err, getattr(err, "line", None) or 1, 1, path)
     root = os.path.realpath(ctx.context_dir)
     for output in ctx.own_outputs:
         relative = os.path.relpath(os.path.realpath(output), root)
@@ -108,9 +112,18 @@ def _plan_mounts(dockerfile, run: Run, ctx: Context, ignore, stage_names, image_
         if not ctx.context_dir:
             raise ctx.error("RUN --mount needs a build context to read %s from" % source, run.span.line,
                             run.span.column)
-        clean = posixpath.normpath("/" + source).lstrip("/") or "."
-        mount.source = StagedSource("context", clean, staged, posixpath.basename(clean) or ".",
-                                    directory=os.path.isdir(os.path.join(ctx.context_dir, clean)))
+        # The same resolution as COPY: inside the context, symlinks followed there, .dockerignore applied.
+        try:
+            found = resolve_sources(ctx.context_dir, [source], ignore)
+        except (OSError, ValueError) as err:
+            raise ctx.error("RUN --mount: %s" % err, run.span.line, run.span.column)
+        if len(found) != 1:
+            raise ctx.error("RUN --mount source %s must name one file or folder of the build context" % source,
+                            run.span.line, run.span.column)
+        entry = found[0]
+        mount.source = StagedSource("context", entry.path, staged, posixpath.basename(entry.path) or ".",
+                                    directory=entry.is_dir, entries=entry.entries,
+                                    leave_out=_outputs_below(ctx, entry.path) if entry.is_dir else [])
 
 
 def _heredoc_for(source: str, heredocs):
@@ -196,7 +209,7 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore,
             "context",
             entry.path,
             staged_path,
-            posixpath.basename(entry.path.rstrip("/")) or ".",
+            getattr(entry, "name", None) or posixpath.basename(entry.path.rstrip("/")) or ".",
             directory=entry.is_dir or extract,
             extract=extract,
             entries=getattr(entry, "entries", None),
