@@ -113,6 +113,12 @@ def _plan_mounts(dockerfile, run: Run, ctx: Context, ignore, stage_names, image_
             raise ctx.error("RUN --mount needs a build context to read %s from" % source, run.span.line,
                             run.span.column)
         # The same resolution as COPY: inside the context, symlinks followed there, .dockerignore applied.
+        clean = posixpath.normpath("/" + source).lstrip("/") or "."
+        if not os.path.lexists(os.path.join(ctx.context_dir, clean)):
+            ctx.warn("D2S023", "RUN --mount source %s is not in the build context %s; the build fails unless it is "
+                     "there then" % (source, ctx.context_dir), run.span.line, run.span.column)
+            mount.source = StagedSource("context", clean, staged, posixpath.basename(clean) or ".")
+            continue
         try:
             found = resolve_sources(ctx.context_dir, [source], ignore)
         except (OSError, ValueError) as err:
