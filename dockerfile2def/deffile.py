@@ -24,7 +24,7 @@ How Apptainer reads a file, and so how this module does:
 
 The line formats are parsed by the Lark grammar ``grammar/deffile.lark`` (one start rule per
 format); the splitting into stages and sections is line-oriented and done here. One Transformer,
-:class:`_Builder`, turns the parse trees into the IR nodes.
+``_builder()``, turns the parse trees into the IR nodes.
 """
 
 import os
@@ -262,7 +262,7 @@ def grammar_parser():
         path = _grammar_path()
         with open(path, encoding="utf-8") as handle:
             grammar = handle.read()
-        options = dict(parser="lalr", lexer="contextual", start=_STARTS, transformer=_Builder(),
+        options = dict(parser="lalr", lexer="contextual", start=_STARTS, transformer=_builder(),
                        maybe_placeholders=False)
         folder = _cache_folder()
         if folder:
@@ -278,18 +278,18 @@ def _parse(text: str, start: str):
 
 # -- the transformer: parse trees -> IR pieces -----------------------------------------------------
 
-try:
-    from lark import Transformer as _Transformer
-except ImportError:  # pragma: no cover - lark is a dependency
-    _Transformer = object
+def _builder():
+    """The one Transformer, made when the parser is (importing lark is deferred until a file is read)."""
+    from lark import Transformer
+
+    return type("_Builder", (_BuilderRules, Transformer), {})()
 
 
-def _token_col(token) -> int:
-    return getattr(token, "column", 1) or 1
+class _BuilderRules:
+    """Turns each start rule's tree into IR pieces (positions relative to the parsed text).
 
-
-class _Builder(_Transformer):
-    """Turns each start rule's tree into IR pieces (positions relative to the parsed text)."""
+    Mixed into lark's Transformer by :func:`_builder`; Lark runs it inline while parsing (LALR).
+    """
 
     # header: one tuple per physical line
     def header(self, items):
@@ -415,7 +415,7 @@ def parse_definition(text: str, path: str = "<definition>") -> Definition:
         stage = reader.read(chunk, len(definition.stages))
         if stage is not None:
             definition.stages.append(stage)
-    if not definition.stages:
+    if not definition.stages and not definition.problems:
         definition.problem("D2S200", "no stages found in definition file: a definition needs at least a "
                            "'Bootstrap:' header line", 1, 1)
     # 2. Templating, stage by stage.
@@ -665,12 +665,18 @@ class _StageReader:
 
     @staticmethod
     def _is_empty(stage: Stage) -> bool:
+        # Apptainer compares what it keeps of the stage with an empty definition: the header, the
+        # scripts and their arguments, the %files list (an empty %files counts), the labels parsed
+        # from %labels (not its text), the apps.
         if stage.entries:
             return False
         for section in stage.sections:
             if section.kind != "standard":
                 return False
-            if section.body or section.args:
+            if section.name == "labels":
+                if section.labels:
+                    return False
+            elif section.body or section.args:
                 return False
         return True
 

@@ -37,10 +37,13 @@ REFUSED = [
     r"Unable to create build: (multiple stages detected|unable to get conveyorpacker)",
     r"build var \w+ is not defined through either --build-arg",
     r"Unable to create apps: ",
-    r"unable to copy files from stage to container fs: ",
+    r"unable to copy files from stage to container fs: stage \S+ was not found",
     r"bad \w+ section '-c' parameter: missing arguments",
-    r"conveyor failed to get: could not parse reference: *$",
+    r"conveyor failed to get: could not parse reference: ",
     r"conveyor failed to get: unsupported transport",
+    r"conveyor failed to get: invalid busybox header",
+    r"conveyor failed to get: .*not a valid Shub reference",
+    r"conveyor failed to get: .*open : no such file or directory",
     r"^panic: ",
 ]
 # For a refusal, the d2s code that must be among d2s's errors: the same reason, not only the same verdict.
@@ -54,7 +57,8 @@ REASONS = [
     (r"could not be split into section name and app name|no BuildApp record", ("D2S207",)),
     (r"invalid build source", ("D2S204",)),
     (r"no bootstrap specification found", ("D2S203",)),
-    (r"unsupported transport|could not parse reference: *$", ("D2S205",)),
+    (r"unsupported transport|could not parse reference: *$|invalid busybox header|not a valid Shub reference"
+     r"|open : no such file", ("D2S205",)),
     (r"is not defined through either --build-arg", ("D2S211",)),
     (r"stage \S+ was not found", ("D2S209",)),
     (r"unable to copy files from stage to container fs: while copying", ("D2S210",)),
@@ -62,6 +66,7 @@ REASONS = [
     (r"index out of range", ("D2S213",)),
     (r"assignment to entry in nil map", ("D2S214",)),
     (r"token too long", ("D2S215",)),
+    (r"could not parse reference: \S", ("D2S217",)),
 ]
 # Failures after Apptainer accepted the definition: the machine, not the text.
 ACCEPTED_FAILURES = [
@@ -69,7 +74,8 @@ ACCEPTED_FAILURES = [
     r"failed to execute %test script: ",
     r"failed to run %\w+ script: ",
     r"unable to copy files from host to container fs: ",
-    r"conveyor failed to get: (?!could not parse reference: *$|unsupported transport)",
+    r"unable to copy files from stage to container fs: while copying",  # unless from a later stage: see below
+    r"conveyor failed to get: (?!could not parse reference: |unsupported transport|invalid busybox header)",
 ]
 
 
@@ -91,6 +97,10 @@ def apptainer_verdict(apptainer: str, definition: Path, workdir: Path):
     if status == 0:
         return "accepted", "built", elapsed
     for line in output.splitlines():
+        if "unable to copy files from stage to container fs: while copying" in line and _copies_from_a_later_stage(
+                definition.read_text(encoding="utf-8", errors="replace")):
+            # The later stage is not built yet: its root file system is empty, whatever it installs.
+            return "refused", line.strip(), elapsed
         for pattern in REFUSED:
             if re.search(pattern, line):
                 return "refused", line.strip(), elapsed
@@ -99,6 +109,20 @@ def apptainer_verdict(apptainer: str, definition: Path, workdir: Path):
             if re.search(pattern, line):
                 return "accepted", line.strip(), elapsed
     raise AssertionError("unclassified Apptainer outcome for %s (exit %d):\n%s" % (definition.name, status, output))
+
+
+def _copies_from_a_later_stage(text: str) -> bool:
+    """Whether a stage has ``%files from X`` for a stage X defined after it (a plain scan of the text)."""
+    pieces = re.split(r"(?mi)^bootstrap:", text)[1:]
+    names = []
+    for piece in pieces:
+        found = re.search(r"(?mi)^\s*stage:\s*(\S+)", piece.split("\n%", 1)[0])
+        names.append(found.group(1) if found else None)
+    for index, piece in enumerate(pieces):
+        for found in re.finditer(r"(?mi)^%files\s+from\s+(\S+)", piece):
+            if found.group(1) in names and names.index(found.group(1)) > index:
+                return True
+    return False
 
 
 def d2s_verdict(definition: Path, workdir: Path):
