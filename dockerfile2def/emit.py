@@ -6,6 +6,8 @@ sources are staged under ``/.d2s`` (by ``%setup`` from the context, by ``%files 
 stages) and put in place at the COPY's turn. Every value is quoted by shell.quote.
 """
 
+import json
+import re
 from typing import Dict, List, Optional
 
 from .conversion import Context
@@ -32,7 +34,7 @@ from .ir import (
     Volume,
     Workdir,
 )
-from .shell import NEWLINE_DEFINITION, label_text, needs_newline, quote, quote_deferred, words
+from .shell import NEWLINE_DEFINITION, needs_newline, quote, quote_deferred, words
 
 INDENT = "    "
 STAGING = "/.d2s"
@@ -45,13 +47,10 @@ COPY_HELPER = r"""# d2s_copy STAGED DEST NAME: put one staged COPY source in pla
 # a directory's contents merge into DEST; a file becomes DEST, or DEST/NAME when DEST is a folder.
 d2s_copy() {
     if [ -d "$1" ] && [ ! -L "$1" ]; then
-        if [ -d "$2" ]; then
-            for d2s_entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do
-                if [ -e "$d2s_entry" ] || [ -L "$d2s_entry" ]; then cp -a "$d2s_entry" "$2/"; fi
-            done
-        else
-            mkdir -p "$(dirname "$2")" && cp -a "$1" "${2%/}"
-        fi
+        mkdir -p "$2"
+        for d2s_entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+            if [ -e "$d2s_entry" ] || [ -L "$d2s_entry" ]; then cp -a "$d2s_entry" "$2/"; fi
+        done
     else
         case "$2" in
             */) mkdir -p "$2" && cp -a "$1" "$2$3" ;;
@@ -85,6 +84,20 @@ d2s_unmount() {
     rm -rf "$1"
     if [ -e "$1.d2s-hidden" ] || [ -L "$1.d2s-hidden" ]; then mv "$1.d2s-hidden" "$1"; else mkdir -p "$1"; fi
 }"""
+
+
+LABEL_HELPER = r"""# d2s_label KEY VALUE: set a label exactly (both JSON-encoded by d2s) in the image's labels.json,
+# which Apptainer reads after %post. (%labels and $APPTAINER_LABELS lines are one line, split at the
+# first space and trimmed, and cannot override an inherited label.)
+d2s_label() {
+    d2s_json=/.singularity.d/labels.json
+    d2s_old=''
+    if [ -s "$d2s_json" ]; then d2s_old="$(cat "$d2s_json")"; d2s_old="${d2s_old%\}*}"; fi
+    case "$d2s_old" in *[![:space:]{]*) d2s_old="$d2s_old," ;; *) d2s_old='{' ;; esac
+    printf '%s\n\t%s: %s\n}\n' "$d2s_old" "$1" "$2" > "$d2s_json"
+}"""
+# A %labels line is KEY, a space and the value, read verbatim: only simple keys and one-line values.
+_PLAIN_LABEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/@+-]*$")
 
 
 def stage_names(dockerfile: Dockerfile) -> Dict[int, str]:
@@ -182,7 +195,8 @@ class StageWriter:
         if self.final and self.stage.runtime is not None:
             labels = self.label_lines()
             if labels:
-                body += ["# Labels %labels cannot set (inherited keys, or text Apptainer would misread)."] + labels
+                body += ["# Labels %labels cannot set (inherited keys, or text Apptainer would misread).",
+                         LABEL_HELPER] + labels
         body.append("rm -rf %s" % STAGING)
         post = self.prologue() + body
         text = "\n".join(post)
@@ -190,7 +204,8 @@ class StageWriter:
             post.insert(0, NEWLINE_DEFINITION)
         parts = ["\n".join(self.header()), ""]
         if self.setup:
-            parts.append(_section("setup", ['R=%s' % ROOTFS] + self.setup))
+            # %setup runs with the build's umask 002; Docker's folders are 755.
+            parts.append(_section("setup", ["umask 022", 'R=%s' % ROOTFS] + self.setup))
         for stage_name, lines in self.files_from.items():
             parts.append(_section("files from %s" % stage_name, lines))
         parts.append(_section("post", post))
@@ -237,8 +252,14 @@ class StageWriter:
 
     def do_workdir(self, instruction: Workdir) -> List[str]:
         path = quote(instruction.path)
-        if instruction.user and instruction.user not in ("root", "0", "0:0"):
-            return ["[ -d %s ] || { mkdir -p %s && chown %s %s; }" % (path, path, quote(instruction.user), path)]
+        user = instruction.user
+        if _non_root(user):
+            if ":" in user:
+                owner = quote(user)
+            else:  # Docker: the user's primary group, or root's group when it has none
+                owner = '"$(id -u %s 2>/dev/null || echo %s):$(id -g %s 2>/dev/null || echo 0)"' % (
+                    quote(user), quote(user), quote(user))
+            return ["[ -d %s ] || { mkdir -p %s && chown %s %s; }" % (path, path, owner, path)]
         return ["mkdir -p %s" % path]
 
     def do_run(self, instruction: Run) -> List[str]:
@@ -330,14 +351,14 @@ class StageWriter:
         return sections
 
     def label_needs_post(self, key: str, value: str) -> bool:
-        """Labels %labels cannot carry: they go through $APPTAINER_LABELS in %post instead."""
+        """Labels %labels cannot carry: %post writes them into labels.json instead."""
         base = (_config(self.ctx, self.stage) or {}).get("Labels") or {}
         return (
             key in base  # %labels cannot override an inherited label (without build --force)
-            or key.startswith("%")
-            or "{{" in key + value
-            or "\n" in value
-            or value != value.strip()
+            or not _PLAIN_LABEL_KEY.match(key)  # %..., #..., spaces: misread or dropped
+            or "{{" in value
+            or value != value.strip()  # Apptainer trims
+            or not all(c.isprintable() for c in value)  # newlines, tabs, line separators
         )
 
     def label_lines(self) -> List[str]:
@@ -345,8 +366,7 @@ class StageWriter:
         lines = []
         for key, value in runtime.labels:
             if self.label_needs_post(key, value):
-                lines.append('printf \'%%s %%s\\n\' %s %s >> "${APPTAINER_LABELS:-$SINGULARITY_LABELS}"'
-                             % (quote(key), quote(label_text(value))))
+                lines.append("d2s_label %s %s" % (quote(json.dumps(key)), quote(json.dumps(value))))
         return lines
 
     def runscript(self) -> Optional[List[str]]:
@@ -373,7 +393,8 @@ class StageWriter:
         else:
             if cmd:
                 lines.append('[ "$#" -gt 0 ] || set -- %s' % words(cmd))
-            lines.append('[ "$#" -gt 0 ] || { echo "no command specified" >&2; exit 1; }')
+            else:  # Docker refuses to run an image with neither, unless given a command
+                lines.append('[ "$#" -gt 0 ] || { echo "no command specified" >&2; exit 1; }')
             lines.append('exec "$@"')
         return lines
 
@@ -441,4 +462,6 @@ def _non_root(user) -> bool:
 def _base_name(path: str) -> str:
     import os
 
-    return os.path.basename(path) or path
+    from .output import one_line
+
+    return one_line(os.path.basename(path) or path)
