@@ -217,21 +217,28 @@ def _split_long_section(definition, line: int) -> Optional[Fix]:
             if header[:1] != "%":
                 return None
             budget = 60000 - 2 * (len(header.encode("utf-8", "surrogateescape")) + 1)
-            edits, used = {}, 0
-            open_heredoc = _Heredocs()
+            # Places to cut: before a line outside any heredoc and not after a continued line.
+            heredocs, safe, sizes = _Heredocs(), [], []
+            previous = ""
             for body in section.body:
-                size = len(definition.lines[body.line - 1].encode("utf-8", "surrogateescape")) + 1
-                if used + size > budget and not open_heredoc.open and used > 0:
-                    edits[body.line] = [header, definition.lines[body.line - 1]]
-                    used = 0
-                elif used + size > budget + 4000:  # no place outside a heredoc: cut anyway
-                    edits[body.line] = [header, definition.lines[body.line - 1]]
-                    used = 0
+                safe.append(not heredocs.open and not previous.endswith("\\"))
+                sizes.append(len(definition.lines[body.line - 1].encode("utf-8", "surrogateescape")) + 1)
+                heredocs.feed(body.text)
+                previous = body.text
+            cuts, start, last_safe, used = [], 0, None, 0
+            for index, size in enumerate(sizes):
+                if index > start and safe[index]:
+                    last_safe = index
+                if used + size > budget and index > start:
+                    cut = last_safe if last_safe is not None and last_safe > start else index
+                    cuts.append(cut)
+                    start, last_safe = cut, None
+                    used = sum(sizes[cut:index])
                 used += size
-                open_heredoc.feed(body.text)
-            if not edits:
+            if not cuts:
                 return None
-            return Fix(edits)
+            return Fix({section.body[cut].line: [header, definition.lines[section.body[cut].line - 1]]
+                        for cut in cuts})
     return None
 
 
@@ -889,6 +896,9 @@ def check_dockerfile(text: str, path: str, against: Optional[str] = None) -> Lis
                                                           % err.message, err.line, err.column)])
     findings = [Finding(d.code, d.message, d.line, d.column, d.severity) for d in result.diagnostics]
     refused = [f for f in check_definition(result.definition, "<converted>") if f.severity == "error"]
+    if any(d.code == "D2S024" for d in result.diagnostics):
+        # {{ ARG }} in From: on purpose (D2S024): Apptainer takes its value from --build-arg.
+        refused = [f for f in refused if f.code != "D2S211"]
     for problem in refused:
         findings.append(Finding("D2S243", "the .def d2s writes for this Dockerfile would be refused by Apptainer "
                                 "(line %d of the .def: %s: %s)" % (problem.line, problem.code, problem.message), 1, 1))
