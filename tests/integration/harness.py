@@ -474,7 +474,8 @@ class Toolchain:
             found = re.match(r"\s*From:\s*(\S+)", line, re.I)
             if found and not found.group(1).startswith(self.registry + "/"):
                 return Built("spython", None, converted, context, definition,
-                             "From: %s is not in the local registry (spython has no --build-arg)" % found.group(1))
+                             "its From: %s is not an image of the local registry, and building it would pull "
+                             "from the internet (spython resolves no build args or stage names)" % found.group(1))
         started = time.monotonic()
         done = run([self.apptainer, "build", "--fakeroot", "--force", sif, definition.name], cwd=context)
         self.timed("spython build", started)

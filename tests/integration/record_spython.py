@@ -105,7 +105,7 @@ def main(argv=None) -> int:
         "engine": version,
         "spython": spython_version,
         "d2s_commit": commit,
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds" if not args.fixtures else "seconds_last_partial_run": round(time.monotonic() - started, 1),
         "how": "python -m tests.integration.record_spython (see its docstring)",
     })
     results["fixtures"] = dict(sorted(results["fixtures"].items()))

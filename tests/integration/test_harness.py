@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -99,6 +100,18 @@ def test_every_fixture_is_well_formed():
             assert len(expected.get("probes", [])) == len(fixture.probes), fixture.name
             assert [r["args"] for r in expected.get("runs", [])] == fixture.runs, fixture.name
             assert expected.get("checked_by"), "%s: say who checked the expectations by hand" % fixture.name
+
+
+def test_spython_results_cover_every_fixture():
+    """tests/integration/spython_results.json (for the README) must describe the fixtures as they are."""
+    results = json.loads((Path(__file__).parent / "spython_results.json").read_text())
+    names = {f.name for f in all_fixtures() if not f.spec.get("definition")}
+    assert set(results["fixtures"]) == names, "regenerate it: python -m tests.integration.record_spython"
+    verdicts = {"pass", "differs", "build failed", "conversion failed", "not built"}
+    for name, entry in results["fixtures"].items():
+        assert entry["spython"]["result"] in verdicts and entry["d2s"]["result"] in verdicts, name
+        assert (entry["d2s"]["result"] == "pass") == (not entry["d2s"].get("known_gap")), (
+            "%s: d2s's recorded result and the fixture's d2s_gap disagree; regenerate" % name)
 
 
 def test_harness_matches_a_known_good_definition(toolchain):
