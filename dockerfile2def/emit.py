@@ -43,11 +43,15 @@ DOCKER_ENV = "/.singularity.d/env/10-docker2singularity.sh"
 BASE_COMMAND = "/.singularity.d/d2s-base-command.sh"
 
 # Shell helpers at the top of %post; their names say what they do, so the body reads like the Dockerfile.
-COPY_HELPER = r"""# d2s_copy STAGED DEST NAME: put one staged COPY source in place with Docker's rules:
-# a directory's contents merge into DEST; a file becomes DEST, or DEST/NAME when DEST is a folder.
+COPY_HELPER = r"""# d2s_copy STAGED DEST NAME [OWNER]: put one staged COPY source in place with Docker's rules:
+# a directory's contents merge into DEST (made, and given to OWNER, if new); a file becomes DEST,
+# or DEST/NAME when DEST is a folder.
 d2s_copy() {
     if [ -d "$1" ] && [ ! -L "$1" ]; then
-        mkdir -p "$2"
+        if [ ! -d "$2" ]; then
+            mkdir -p "$2"
+            if [ -n "$4" ]; then chown "$4" "$2"; fi
+        fi
         for d2s_entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do
             if [ -e "$d2s_entry" ] || [ -L "$d2s_entry" ]; then cp -a "$d2s_entry" "$2/"; fi
         done

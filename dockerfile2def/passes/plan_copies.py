@@ -285,7 +285,8 @@ def copy_lines(writer, copy: Copy) -> List[str]:
         destination = copy.destination
         if item.parents:
             destination = destination.rstrip("/") + "/" + item.parents + "/"
-        post.append("d2s_copy %s %s %s" % (staged, quote(destination), quote(item.name)))
+        owner = " " + _owner(chown.value) if chown is not None and chown.value else ""
+        post.append("d2s_copy %s %s %s%s" % (staged, quote(destination), quote(item.name), owner))
     if copy.flag("link") is not None:
         writer.ctx.warn("D2S012", "--link has no Apptainer equivalent; the files are copied the same way",
                         copy.span.line, copy.span.column)
