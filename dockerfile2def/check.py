@@ -262,6 +262,8 @@ class _Heredocs:
             if candidate == delimiter:
                 self.pending.pop(0)
             return
+        if "<<" not in text:
+            return
         stripped = text.strip()
         if stripped.startswith("#"):
             return
@@ -377,11 +379,11 @@ class _RuleSet:
                     agent, _key_name(key), " (it is empty)" if entry is not None else ""), where.line, where.column)
         if agent == "docker" and not missing and "{{" not in header["from"].value:
             entry = header["from"]
+            # Apptainer pulls docker://[Registry/][Namespace/]From.
             prefix = ""
-            if header.get("registry") and header["registry"].value:
-                prefix = header["registry"].value.rstrip("/") + "/"
-                if header.get("namespace") and header["namespace"].value:
-                    prefix += header["namespace"].value.strip("/") + "/"
+            for key in ("registry", "namespace"):
+                if header.get(key) and header[key].value:
+                    prefix += header[key].value.strip("/") + "/"
             reference = prefix + entry.value
             why = _bad_reference(reference)
             if why:

@@ -272,8 +272,21 @@ def grammar_parser():
     return _PARSER
 
 
+_SECTION_LINES: Dict[str, tuple] = {}
+
+
 def _parse(text: str, start: str):
     return grammar_parser().parse(text, start=start)
+
+
+def _parse_section_line(text: str) -> tuple:
+    """(name, args) of a section line; the same few lines recur in every file, so results are kept."""
+    found = _SECTION_LINES.get(text)
+    if found is None:
+        found = _parse(text, "section_line")
+        if len(_SECTION_LINES) < 4096:
+            _SECTION_LINES[text] = found
+    return found
 
 
 # -- the transformer: parse trees -> IR pieces -----------------------------------------------------
@@ -572,7 +585,7 @@ class _StageReader:
                              "that starts with a section has no header; Apptainer refuses it)"
                              % go_trim(head), first.number, column)
                 return
-        name, args = _parse(head, "section_line")
+        name, args = _parse_section_line(head)
         name = name.lower()
         bare = head.lstrip("%")
         section = Section(name=name, kind="standard", line=first.number, column=column, header_text=head, args=args,
@@ -705,7 +718,7 @@ def _invalid_section_message(head: str, name: str) -> str:
 
 def _template(definition: Definition, stage: Stage, lines: List[_Line]) -> Optional[List[_Line]]:
     """Replace the stage's {{ }} placeholders as Apptainer does; the replaced lines, or None if none were."""
-    chunk = [line for line in lines if stage.line <= line.number <= stage.end_line]
+    chunk = lines[stage.line - 1:stage.end_line]
     text = "\n".join(line.raw for line in chunk)
     defaults = {}
     for section in stage.sections:

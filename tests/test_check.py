@@ -144,6 +144,12 @@ def test_docker_references(reference, bad):
     assert ("D2S217" in codes("Bootstrap: docker\nFrom: %s\n" % reference)) == bad
 
 
+def test_registry_and_namespace_prefix_from():
+    assert codes("Bootstrap: docker\nNamespace: library\nFrom: 127.0.0.1:5000/busybox\n") == {"D2S217"}
+    assert codes("Bootstrap: docker\nNamespace: library\nFrom: busybox\n") == set()
+    assert codes("Bootstrap: docker\nRegistry: r.example.org\nFrom: busybox\n") == set()
+
+
 def test_stage_references():
     two = BB + "Stage: a\n%post\n echo\n" + BB + "%files from a\n /x /y\n"
     assert found(two) == []
