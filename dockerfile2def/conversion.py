@@ -79,7 +79,7 @@ def convert(
         ctx.config_loader = load_config
     try:
         dockerfile = parse(text, path=path)
-        dockerfile = run_passes(dockerfile, ctx)
+        dockerfile = run_passes(dockerfile, ctx, in_place=True)  # the parsed tree is ours alone: no copy
         definition = emit(dockerfile, ctx)
     except D2SError as err:
         raise err.with_path(path) if err.path is None else err

@@ -31,8 +31,11 @@ PASSES = (
 )
 
 
-def run_passes(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
-    dockerfile = copy.deepcopy(dockerfile)  # passes rewrite in place; the caller's tree stays as parsed
+def run_passes(dockerfile: Dockerfile, ctx: Context, in_place: bool = False) -> Dockerfile:
+    """Run every pass. They rewrite the tree in place: a copy is taken first, so the caller's tree stays as
+    parsed, unless ``in_place`` says the caller has no further use for it."""
+    if not in_place:
+        dockerfile = copy.deepcopy(dockerfile)
     for rewrite in PASSES:
         dockerfile = rewrite(dockerfile, ctx)
     return dockerfile
