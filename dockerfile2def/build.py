@@ -342,7 +342,10 @@ def unmet(needs: Iterable[Requirement], features: Mapping[str, bool]) -> List[Re
 # --------------------------------------------------------------------------------------------------
 # Mapping the engine's output back to the .def and the Dockerfile
 
-_SOURCE_COMMENT = re.compile(r"^\s*#\s*(?P<file>[^\s:#]*[Dd]ockerfile[^\s:#]*):(?P<line>\d+)\b\s*(?P<text>.*)$")
+_KEYWORDS = ("from|run|cmd|label|maintainer|expose|env|add|copy|entrypoint|volume|user|workdir|arg|onbuild|"
+             "stopsignal|healthcheck|shell")
+# The converter's "# <Dockerfile name>:<line> <instruction>" comment before each instruction's translation.
+_SOURCE_COMMENT = re.compile(r"^\s*#\s*(?P<file>[^\s:#]+):(?P<line>\d+)\s+(?P<text>(?i:%s)\b.*)$" % _KEYWORDS)
 _TRACE = re.compile(r"^\++ (?P<cmd>.*)$")
 _SCRIPT_LINE = re.compile(r"^/\.(?P<section>post|setup|test)\.script: (?:[^:]*: )?line (?P<line>\d+):")
 _STAGED = re.compile(r"/\.d2s/(?P<line>\d+)/")
@@ -526,7 +529,7 @@ class Tracer:
                 break
             step.source_file = found.group("file")
             step.source_line = int(found.group("line"))
-            step.source_text = found.group("text").strip()
+            step.source_text = (found.group("text") or "").strip()
             step.index = position
         if step.source_line is None and self.section == "setup":
             staged = _STAGED.search(def_text)
@@ -540,7 +543,7 @@ def _instruction_text(definition_lines: Sequence[str], source_line: int) -> str:
     for line in definition_lines:
         found = _SOURCE_COMMENT.match(line)
         if found and int(found.group("line")) == source_line:
-            return found.group("text").strip()
+            return (found.group("text") or "").strip()
     return ""
 
 

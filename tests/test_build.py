@@ -602,6 +602,15 @@ def test_tracer_counts_stages_and_takes_the_shells_line_number():
     assert step.source_line == 12
 
 
+def test_source_comments_name_any_dockerfile():
+    tracer = Tracer("Bootstrap: docker\nFrom: x\n%post\n    # Containerfile:3 run make\n    make\n"
+                    "    # see http://x:80 for more\n    true\n")
+    for line in ("INFO:    Running post scriptlet", "+ make"):
+        tracer.feed(line)
+    step = tracer.step()
+    assert (step.source_file, step.source_line, step.source_text, step.count) == ("Containerfile", 3, "run make", 1)
+
+
 def test_tracer_maps_setup_staging_to_the_copy_line():
     step = _follow(["INFO:    Running setup scriptlet", "+ R=/tmp/build-temp-1/rootfs",
                     "+ dirname /tmp/build-temp-1/rootfs/.d2s/7/0", "+ mkdir -p /tmp/build-temp-1/rootfs/.d2s/7",
