@@ -18,6 +18,7 @@ How each tool is invoked:
 """
 
 import argparse
+import compileall
 import contextlib
 import datetime
 import gc
@@ -161,6 +162,22 @@ def run_command(argv, cwd, cpu=None):
     if cpu is not None:
         cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return elapsed, done.returncode, done.stderr
+
+
+def compile_packages():
+    """Write the byte-code caches of both packages, as a pip install does.
+
+    An editable install (or PYTHONDONTWRITEBYTECODE=1 in the environment) can leave d2s without
+    them while spython, installed from a wheel, has them: every d2s start would then compile its
+    sources, a cost no installed user pays.
+    """
+    done = []
+    for name in ("dockerfile2def", "dockerfile2def.grammar", "spython", "lark"):
+        spec = importlib.util.find_spec(name)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            if compileall.compile_dir(folder, quiet=1):
+                done.append(name)
+    return done
 
 
 # -- measurements ----------------------------------------------------------------------------------
@@ -567,6 +584,9 @@ def main(argv=None):
     if opts.max_files:
         files = pick(files, opts.max_files)
     d2s_cmd, spython_cmd, how = console_scripts(opts.via)
+    compile_packages()
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        how += "; PYTHONDONTWRITEBYTECODE is set, so the byte-code caches were written with compileall first"
     table = Table()
     started = time.time()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
