@@ -701,7 +701,7 @@ class _RuleSet:
                 items.append(("section", section.line, section))
         items.sort(key=lambda item: item[1])
         heredoc = None
-        script = None  # the last script section seen, while it is the current one
+        previous = None  # the section the current line belongs to, if any
         for kind, line, node in items:
             if heredoc is not None and heredoc.open:
                 opened = "the heredoc opened at line %d (<<%s)" % (heredoc.start_line, heredoc.open)
@@ -711,13 +711,15 @@ class _RuleSet:
                 else:
                     self.add("D2S230", "this line is inside %s, but Apptainer starts a new stage at every line "
                              "beginning with 'bootstrap:'; the rest of the file becomes a new stage" % opened, line, 1)
-            elif kind == "stage" and script is not None and node.bootstrap is not None \
-                    and node.bootstrap.value not in AGENTS and node.line == node.bootstrap.line:
-                self.add("D2S230", "this 'bootstrap:' line follows the %%%s script: Apptainer starts a new stage at "
-                         "every line beginning with 'bootstrap:', even inside a script" % script.name, line, 1)
+            elif kind == "stage" and previous is not None and previous.body and node.bootstrap is not None \
+                    and node.line == node.bootstrap.line \
+                    and node.bootstrap.value.lower() not in AGENTS + AGENTS_1_5:
+                self.add("D2S230", "this 'bootstrap:' line follows the %%%s section's text: Apptainer starts a new "
+                         "stage at every line beginning with 'bootstrap:', inside a section too" % previous.name,
+                         line, 1)
             if kind == "section":
+                previous = node
                 if node.name in SCRIPT_SECTIONS and node.kind in ("standard", "app"):
-                    script = node
                     if heredoc is None or not heredoc.open:
                         heredoc = _Heredocs()
                     for body in node.body:
@@ -726,13 +728,13 @@ class _RuleSet:
                     for body in node.body:
                         heredoc.feed(body.text, body.line)
                 else:
-                    script, heredoc = None, None
-            elif heredoc is not None and heredoc.open:
-                # A stage cut inside a heredoc: follow the heredoc through the new stage's header.
-                for number in range(node.line, (node.sections[0].line if node.sections else node.end_line + 1)):
-                    heredoc.feed(self.d.lines[number - 1], number)
+                    heredoc = None
             else:
-                script = None
+                previous = None
+                if heredoc is not None and heredoc.open:
+                    # A stage cut inside a heredoc: follow the heredoc through the new stage's header.
+                    for number in range(node.line, (node.sections[0].line if node.sections else node.end_line + 1)):
+                        heredoc.feed(self.d.lines[number - 1], number)
 
     def edited(self) -> None:
         from .output import ownership
@@ -1112,12 +1114,15 @@ def _text_report(reports: List[FileReport], out) -> None:
             continue
         for finding in report.fixed:
             sys.stderr.write("%s:%d:%d: fixed[%s]: %s\n" % (report.path, finding.line, finding.column, finding.code,
-                                                           finding.message))
+                                                           _safe(finding.message)))
+        sys.stderr.flush()
         for finding in report.findings:
             out.write(_safe(finding.diagnostic(report.path).format()) + "\n")
             errors += finding.severity == "error"
             warnings += finding.severity == "warning"
             fixable += finding.fix is not None
+    out.flush()
+    sys.stderr.flush()
     fixed = sum(len(r.fixed) for r in reports)
     if errors or warnings or fixed:
         parts = ["%d error(s), %d warning(s) in %d file(s)" % (errors, warnings, len(reports))]
@@ -1181,8 +1186,8 @@ def _sarif_report(reports: List[FileReport]) -> dict:
             "id": code,
             "name": code,
             "shortDescription": {"text": titles.get(code, code)},
-            "helpUri": "https://github.com/d2s-project/d2s/blob/main/docs/diagnostics.md#%s" % _anchor(
-                code, titles.get(code, "")),
+            "help": {"text": "docs/diagnostics.md, section '%s — %s' (#%s)"
+                             % (code, titles.get(code, ""), _anchor(code, titles.get(code, "")))},
             "defaultConfiguration": {"level": severity},
         })
     index = {code: n for n, code in enumerate(used)}
@@ -1211,8 +1216,7 @@ def _sarif_report(reports: List[FileReport]) -> dict:
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "d2s", "version": __version__, "rules": rules,
-                                "informationUri": "https://github.com/d2s-project/d2s"}},
+            "tool": {"driver": {"name": "d2s", "version": __version__, "rules": rules}},
             "invocations": [{"executionSuccessful": not notifications,
                              "toolExecutionNotifications": notifications}],
             "results": results,

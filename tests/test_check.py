@@ -223,6 +223,10 @@ def test_heredoc_cuts():
     assert found(BB + "%post\n    cat <<EOF\nx\nEOF\n%runscript\n    echo\n") == []
     text = BB + "%post\n    cat > /x.yml <<Y\nbootstrap: true\nY\n"
     assert ("D2S230", 5) in found(text)
+    text = BB + "%help\n    How to use it.\nBootstrap: docker is the base\n"
+    assert ("D2S230", 5) in found(text) and ("D2S204", 5) in found(text)
+    assert "D2S230" not in codes(BB + "%post\n    echo\n" + BB)  # a real second stage
+    assert "D2S230" not in codes(BB + "%post\n    echo\nBootstrap: Docker\nFrom: x\n")  # a mistyped one
 
 
 def test_edited_generated_file():
