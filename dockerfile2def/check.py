@@ -529,9 +529,9 @@ class _RuleSet:
                     tool = found.group(1)
                     if tool in ENV_TOOLS:
                         self.add("D2S225", "%%post runs '%s', which the base image puts on PATH through its Docker "
-                                 "ENV: Apptainer 1.4 and older lose that ENV in %%post when a value of it holds $, `, "
-                                 "\" or \\ (and Singularity 2 never set it); source %s or set PATH first"
-                                 % (tool, DOCKER_ENV_FILE), body.line, found.start(1) + 1 + _indent(body.text),
+                                 "ENV: older engines run %%post without that ENV (Singularity 2), and Apptainer 1.4 "
+                                 "and older lose all of it when one value holds a backtick; set PATH or source %s "
+                                 "first" % (tool, DOCKER_ENV_FILE), body.line, found.start(1) + 1 + _indent(body.text),
                                  self._source_env_fix(stage))
                         return
 
