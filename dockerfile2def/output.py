@@ -18,10 +18,17 @@ def stamp(source_name: str, body: str) -> str:
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
     return "%s from %s; edits are lost on the next conversion.\n# d2s-digest: sha256:%s\n%s" % (
         GENERATED_MARK,
-        source_name,
+        one_line(source_name),
         digest,
         body,
     )
+
+
+def one_line(name: str) -> str:
+    """A file name for a comment line: control characters and line breaks escaped (a name may hold any)."""
+    if name.isprintable():
+        return name
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
 
 
 def ownership(text: str) -> str:
