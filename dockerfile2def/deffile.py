@@ -273,10 +273,21 @@ def grammar_parser():
 
 
 _SECTION_LINES: Dict[str, tuple] = {}
+_HEADER_LINES: Dict[str, object] = {}
 
 
 def _parse(text: str, start: str):
     return grammar_parser().parse(text, start=start)
+
+
+def _parse_header_line(text: str):
+    """A header line's pieces; header lines recur across files too ("Bootstrap: docker")."""
+    found = _HEADER_LINES.get(text)
+    if found is None:
+        found = _parse(text, "header")[0]
+        if len(_HEADER_LINES) < 4096:
+            _HEADER_LINES[text] = found
+    return found
 
 
 def _parse_section_line(text: str) -> tuple:
@@ -503,11 +514,9 @@ class _StageReader:
     # -- header ---------------------------------------------------------------------------------
 
     def _read_header(self, header: List[_Line], stage: Stage) -> None:
-        text = "\n".join(line.text for line in header)
-        parsed = _parse(text, "header")
         last = max(i for i, line in enumerate(header) if go_trim(line.text))
         pending_key, pending_val, pending_entry = "", "", None
-        for i, (line, item) in enumerate(zip(header, parsed)):
+        for i, line in enumerate(header):
             if i > last:
                 break  # trailing blank lines are trimmed away with the header
             stripped = go_trim(line.text)
@@ -518,11 +527,12 @@ class _StageReader:
                                  % (pending_key, "blank" if not stripped else "a comment"), line.number, 1)
                     pending_key, pending_val, pending_entry = "", "", None
                 continue
+            item = _parse_header_line(line.text)
             if self.definition.bom and line.number == 1 and stripped.startswith("\ufeff"):
                 self.problem("D2S216", "the file starts with a byte-order mark; Apptainer reads it as part of the "
                              "first header key and refuses the file", 1, 1)
                 stripped = stripped[1:]
-                item = _parse(line.text.lstrip(GO_SPACE)[1:], "header")[0]
+                item = _parse_header_line(line.text.lstrip(GO_SPACE)[1:])
             cut = stripped.split("#", 1)[0]
             comment = item.comment
             if not pending_val:
