@@ -56,25 +56,34 @@ class Lookup(dict):
 
 
 class Scope:
+    """ARGs and ENV in effect while a stage's instructions are expanded, in order."""
+
     def __init__(self, config: Optional[dict]):
         self.known_base = config is not None
         self.env = config_env(config)  # ENV, base image first
         self.args = {}  # ARGs in scope with a value
+        self._snapshot: Optional[Lookup] = None
 
     def declare_arg(self, name: str, value: Optional[str]) -> None:
+        self._snapshot = None
         if value is None:
             self.args.pop(name, None)
         else:
             self.args[name] = value
 
     def set_env(self, name: str, value: str) -> None:
+        self._snapshot = None
         self.env[name] = value
 
     def snapshot(self) -> Lookup:
-        lookup = Lookup(self.args)
-        lookup.update(self.env)  # ENV overrides an ARG of the same name
-        lookup.deferred = not self.known_base
-        return lookup
+        """The values an instruction sees: shared by instructions until ARG or ENV changes them
+        (a fresh copy per instruction made long Dockerfiles quadratic). Callers only read it."""
+        if self._snapshot is None:
+            lookup = Lookup(self.args)
+            lookup.update(self.env)  # ENV overrides an ARG of the same name
+            lookup.deferred = not self.known_base
+            self._snapshot = lookup
+        return self._snapshot
 
 
 def has_deferred(value: str) -> bool:
