@@ -70,7 +70,12 @@ def write_atomic(path: str, text: str) -> None:
     An interruption leaves either the old file or the new one, never a partial file.
     """
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".d2s-", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".d2s-", suffix=".tmp", dir=folder)
+    except OSError as err:
+        from .errors import D2SError
+
+        raise D2SError("cannot write here: %s" % (err.strerror or err), 1, 1, path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
