@@ -1,15 +1,23 @@
-"""Dockerfile text -> IR (ir.Dockerfile), exactly as BuildKit reads it.
+"""Dockerfile text -> IR (:class:`ir.Dockerfile`), the way BuildKit reads it.
 
-Two steps. A scanner turns physical lines into logical instructions the way BuildKit's parser
-does (spec-digest A.1, A.2, A.4): BOM, parser directives, continuation with the escape
-character, comment and blank lines inside continuations, heredoc bodies. Then the Lark grammar
-(grammar/dockerfile.lark, LALR with a contextual lexer) parses each logical line into keyword,
-flags and rest, and :class:`ToInstruction`, the only code that knows the tree's shape, builds the
-typed instruction, checking it as BuildKit's instruction layer does. Values stay raw: expansion
-is a pass.
+Two layers, like BuildKit's own parser:
+
+* :class:`_Source` turns physical lines into logical instructions (spec-digest A.1, A.2, A.4):
+  BOM, parser directives, continuation with the escape character, comment and blank lines inside
+  a continuation, the 64 KiB line limit, heredoc bodies. It keeps, for every character of a
+  logical line, where it came from, so errors point at the right physical line and column.
+* The Lark LALR grammar (``grammar/dockerfile.lark``, contextual lexer) reads each logical line:
+  keyword, builder flags and the arguments of each instruction family. :class:`_ToIR`, a Lark
+  Transformer, is the only code that knows the shape of its parse tree; it builds the IR nodes.
+
+Errors come in BuildKit's order. What BuildKit's AST parser rejects (directives, JSON arrays of
+non-strings, ``ENV`` without a value, unterminated heredocs, ...) is raised as soon as it is met;
+what its instruction layer rejects (unknown instructions and flags, argument counts, stage names,
+``no build stage in current context``, ...) is raised after the whole file has been read, for the
+first offending instruction. Values stay raw: quotes are kept and nothing is expanded.
 """
 
-import difflib
+import hashlib
 import json
 import os
 import re
@@ -46,613 +54,1056 @@ from .ir import (
     Workdir,
 )
 
-MAX_LINE = 65535
+__all__ = ["parse", "instructions", "INSTRUCTIONS", "FLAGS"]
+
+MAX_LINE = 65535  # bufio.MaxScanTokenSize - 1: the longest line BuildKit's scanner takes
 DIRECTIVES = ("syntax", "escape", "check")
-_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
-_STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
-_HEREDOC_WORD = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$")
-_SPLIT = re.compile(r"[\t\v\f\r ]+")
-_JSON = json.JSONDecoder()
+
+# Go's unicode.IsSpace: what strings.TrimSpace and BuildKit's word splitter treat as blank.
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+           "\u2028\u2029\u202f\u205f\u3000"
+
+# Go's RE2 \s is [\t\n\f\r ] (no \v); the directive regex of BuildKit's parser/directives.go.
+_DIRECTIVE = re.compile(r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z", re.S)
+_STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
+_HEREDOC_WORD = re.compile(r"(\d*)<<(-?)[\t\n\f\r ]*([^<]*)\Z")
+_HEREDOC_GLUE = re.compile(r"\d*<<-?[ \t]+(?=[^\t\n\v\f\r <])")
 
 INSTRUCTIONS = (
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
     "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
 )
-HEREDOC_INSTRUCTIONS = ("RUN", "COPY", "ADD")
 
-# Flags each instruction accepts: name -> kind ("string", "bool", "list").
+_STRING, _BOOL, _LIST = "string", "bool", "list"
+# The flags each instruction accepts (BuildKit's instructions/parse.go): name -> kind.
 FLAGS = {
-    "FROM": {"platform": "string"},
-    "RUN": {"mount": "list", "network": "string", "security": "string", "device": "list"},
-    "COPY": {"from": "string", "chown": "string", "chmod": "string", "link": "bool", "parents": "bool",
-             "exclude": "list"},
-    "ADD": {"chown": "string", "chmod": "string", "link": "bool", "checksum": "string", "keep-git-dir": "bool",
-            "unpack": "bool", "exclude": "list"},
-    "HEALTHCHECK": {"interval": "string", "timeout": "string", "start-period": "string",
-                    "start-interval": "string", "retries": "string"},
+    "FROM": {"platform": _STRING},
+    "RUN": {"mount": _LIST, "network": _STRING, "security": _STRING, "device": _LIST},
+    "COPY": {"from": _STRING, "chown": _STRING, "chmod": _STRING, "link": _BOOL, "parents": _BOOL,
+             "exclude": _LIST},
+    "ADD": {"chown": _STRING, "chmod": _STRING, "link": _BOOL, "checksum": _STRING, "keep-git-dir": _BOOL,
+            "unpack": _BOOL, "exclude": _LIST},
+    "HEALTHCHECK": {"interval": _STRING, "timeout": _STRING, "start-period": _STRING,
+                    "start-interval": _STRING, "retries": _STRING},
 }
+_HEALTH_DURATIONS = ("interval", "timeout", "start-period", "start-interval")
 
+
+# -- line assembly ---------------------------------------------------------------------------------
 
 class LogicalLine:
-    """One instruction as BuildKit assembles it, before the grammar sees it."""
+    """One instruction as BuildKit assembles it, with a map back to the physical lines.
 
-    __slots__ = ("text", "line", "column", "end_line", "heredocs")
+    ``pieces`` holds ``(offset in text, physical line, column of that offset)`` for each physical
+    line the text was joined from.
+    """
 
-    def __init__(self, text: str, line: int, column: int, end_line: int):
+    __slots__ = ("text", "line", "end_line", "pieces", "heredocs")
+
+    def __init__(self, text: str, line: int, end_line: int, pieces: List[Tuple[int, int, int]]):
         self.text = text
         self.line = line
-        self.column = column
         self.end_line = end_line
+        self.pieces = pieces
         self.heredocs: List[Heredoc] = []
 
+    def locate(self, offset: int) -> Tuple[int, int]:
+        """The physical (line, column) of a character of the logical text."""
+        found = self.pieces[0]
+        for piece in self.pieces:
+            if piece[0] > offset:
+                break
+            found = piece
+        return found[1], found[2] + offset - found[0]
 
-# -- the scanner -----------------------------------------------------------------------------------
 
-def _directives(lines: List[str], path: str) -> Tuple[Dict[str, str], int]:
-    """Parser directives at the top of the file, and the index of the first line after them."""
-    found: Dict[str, str] = {}
-    index = 0
-    while index < len(lines):
-        match = _DIRECTIVE.match(lines[index].strip())
+class _Source:
+    """The physical lines of a Dockerfile, read in order the way BuildKit's scanner reads them."""
+
+    def __init__(self, text: str, path: str):
+        self.path = path
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        lines = text.split("\n")  # physical lines, without their "\n"
+        self.newline_at_end = lines[-1] == ""
+        if self.newline_at_end:
+            lines.pop()
+        self.lines = lines
+        self.count = len(lines)
+        self.index = 0  # next physical line to read (0-based)
+        self.escape = "\\"
+        self.directives: Dict[str, str] = {}
+        self._directives_done = False
+
+    def _read(self) -> str:
+        """The next physical line (without its "\\n"), checked against BuildKit's line limit."""
+        raw = self.lines[self.index]
+        self.index += 1
+        if len(raw) > 16384 and len(raw.encode("utf-8", "surrogatepass")) > MAX_LINE:
+            raise D2SError("dockerfile line greater than max allowed size of %d" % MAX_LINE, self.index, 1,
+                           self.path)
+        return raw
+
+    def _directive(self, token: str, line: int) -> None:
+        match = _DIRECTIVE.match(token)
         if not match:
-            break
+            self._directives_done = True
+            return
         key = match.group(1).lower()
         if key not in DIRECTIVES:
-            break  # an unknown key is a comment, and ends the directives
-        if key in found:
-            raise D2SError("only one %s parser directive can be used" % key, index + 1, 1, path)
-        found[key] = match.group(2)
-        index += 1
-    if "escape" in found and found["escape"] not in ("\\", "`"):
-        raise D2SError("invalid escape token '%s' does not match ` or \\" % found["escape"], 1, 1, path)
-    return found, index
+            self._directives_done = True  # an unknown key is a plain comment and ends the directives
+            return
+        if key in self.directives:
+            raise D2SError("only one %s parser directive can be used" % key, line, 1, self.path)
+        value = match.group(2)
+        if key == "escape":
+            if value not in ("\\", "`"):
+                raise D2SError("invalid escape token '%s' does not match ` or \\" % value, line,
+                               1 + token.find(value, match.start(2)), self.path)
+            self.escape = value
+        self.directives[key] = value
+
+    def _continued(self, text: str) -> Tuple[str, bool]:
+        """BuildKit's ``([^E])E[ \\t]*$|^E[ \\t]*$``: the escape char last, blanks after it, not doubled."""
+        end = text.rstrip(" \t")
+        escape = self.escape
+        if end and end[-1] == escape and (len(end) == 1 or end[-2] != escape):
+            return end[:-1], True
+        return text, False
+
+    def next_logical(self) -> Optional[LogicalLine]:
+        """The next instruction's logical line, or None at the end of the file."""
+        while self.index < self.count:
+            raw = self._read()
+            number = self.index
+            body = raw.rstrip("\r\n")
+            token = body.lstrip(GO_SPACE)
+            if not self._directives_done:
+                self._directive(token, number)
+            if token.startswith("#"):
+                continue  # comments never continue a line
+            piece, continued = self._continued(token)
+            if not continued and not piece:
+                continue  # a blank line
+            pieces = [(0, number, 1 + len(body) - len(token))]
+            parts = [piece]
+            length = len(piece)
+            while continued and self.index < self.count:
+                raw = self._read()
+                body = raw.rstrip("\r\n")
+                stripped = body.lstrip(GO_SPACE)
+                if not stripped or stripped.startswith("#"):
+                    continue  # comment and blank lines inside a continuation are skipped
+                piece, continued = self._continued(body)
+                pieces.append((length, self.index, 1))
+                parts.append(piece)
+                length += len(piece)
+            return LogicalLine("".join(parts), number, self.index, pieces)
+        return None
+
+    def heredoc_body(self, name: str, chomp: bool, logical: LogicalLine, column: int) -> Tuple[str, int]:
+        """The raw body of a heredoc (line endings kept) and the line of its terminator."""
+        body = []
+        while self.index < self.count:
+            raw = self._read()
+            candidate = raw.rstrip("\r\n")
+            if chomp:
+                candidate = candidate.lstrip("\t")
+            if candidate == name:
+                return "".join(body), self.index
+            body.append(raw + "\n" if self.index < self.count or self.newline_at_end else raw)
+        raise D2SError("unterminated heredoc: no line reads %s" % _go_quote(name), logical.line, column, self.path)
 
 
-def _continues(line: str, escape: str) -> bool:
-    """BuildKit's continuation rule: the escape char last (blanks may follow), not itself escaped."""
-    stripped = line.rstrip(" \t")
-    if not stripped.endswith(escape):
-        return False
-    if stripped == escape:
-        return True
-    return stripped[-2] != escape
+# -- heredoc words ---------------------------------------------------------------------------------
 
+def _shell_words(line: str) -> List[Tuple[str, int]]:
+    """The shell words of a line (quotes and escapes kept), with their offsets.
 
-def _drop_escape(line: str, escape: str) -> str:
-    return line.rstrip(" \t")[:-1]
-
-
-def _is_comment(line: str) -> bool:
-    return line.lstrip(" \t").startswith("#")
-
-
-def scan(text: str, path: str) -> Tuple[Dict[str, str], str, List[LogicalLine]]:
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    for number, line in enumerate(lines, 1):
-        if line.endswith("\r"):
-            lines[number - 1] = line = line[:-1]
-        if len(line.encode("utf-8")) > MAX_LINE:
-            raise D2SError("dockerfile line greater than max allowed size of %d" % MAX_LINE, number, 1, path)
-    directives, index = _directives(lines, path)
-    escape = directives.get("escape", "\\")
-    result: List[LogicalLine] = []
-    total = len(lines)
-    while index < total:
-        raw = lines[index]
-        stripped = raw.lstrip(" \t")
-        if not stripped or stripped.startswith("#"):
-            index += 1
-            continue
-        start = index
-        column = len(raw) - len(stripped) + 1
-        pieces = []
-        current = stripped
-        while True:
-            if _continues(current, escape):
-                pieces.append(_drop_escape(current, escape))
-                index += 1
-                # comment and blank lines inside a continuation are skipped
-                while index < total and (not lines[index].strip(" \t") or _is_comment(lines[index])):
-                    index += 1
-                if index >= total:
-                    break
-                current = lines[index]
-                continue
-            pieces.append(current)
-            break
-        logical = LogicalLine("".join(pieces), start + 1, column, min(index, total - 1) + 1)
-        index += 1
-        index = _collect_heredocs(logical, lines, index, escape, path)
-        result.append(logical)
-    return directives, escape, result
-
-
-def _keyword_of(text: str) -> str:
-    word = text.split(None, 1)[0] if text.strip() else ""
-    return word.upper()
-
-
-def shell_words(text: str, escape: str) -> List[Tuple[str, int]]:
-    """Words of ``text`` split on unquoted blanks, quotes and escapes kept, with their offsets."""
+    BuildKit lexes heredoc openers with ``\\`` as the escape character whatever the directive, and
+    glues ``<<`` (or ``N<<-``) to the word after the blanks that follow it.
+    """
     words = []
     i = 0
-    n = len(text)
+    n = len(line)
     while i < n:
-        while i < n and text[i] in " \t\r\n\v\f":
+        while i < n and line[i] in GO_SPACE:
             i += 1
         if i >= n:
             break
         start = i
+        glue = _HEREDOC_GLUE.match(line, i)
+        if glue:
+            i = glue.end()
         quote = None
         while i < n:
-            c = text[i]
-            if quote:
-                if c == escape and quote == '"' and i + 1 < n:
-                    i += 2
-                    continue
-                if c == quote:
+            c = line[i]
+            if quote == "'":
+                if c == "'":
                     quote = None
-            elif c == escape and i + 1 < n:
+            elif c == "\\" and i + 1 < n:
                 i += 2
                 continue
-            elif c in "\"'":
+            elif quote == '"':
+                if c == '"':
+                    quote = None
+            elif c == "'" or c == '"':
                 quote = c
-            elif c in " \t\r\n\v\f":
+            elif c in GO_SPACE:
                 break
             i += 1
-        words.append((text[start:i], start))
+        words.append((line[start:i], start))
     return words
 
 
-def _heredoc_names(logical: LogicalLine, escape: str, path: str) -> List[Tuple[str, bool, bool, int]]:
-    """(name, expand, chomp, fd) of each heredoc the logical line opens, in order."""
-    text = logical.text
-    keyword = _keyword_of(text)
-    rest = text.lstrip().split(None, 1)[1] if len(text.split(None, 1)) > 1 else ""
-    if keyword == "ONBUILD":
-        keyword = _keyword_of(rest)
-    if keyword not in HEREDOC_INSTRUCTIONS or "<<" not in text:
-        return []
-    body = rest
-    if _keyword_of(text) == "ONBUILD":
-        body = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
-    if body.lstrip().startswith("["):
-        try:
-            value = json.loads(_strip_flags(body, escape))
-            if isinstance(value, list):
-                return []
-        except ValueError:
-            pass
+def _heredoc_name(word: str) -> Tuple[str, bool]:
+    """The delimiter a heredoc word names, and whether its body is expanded (no part was quoted)."""
+    out = []
+    quoted = False
+    i = 0
+    n = len(word)
+    while i < n:
+        c = word[i]
+        if c == "\\":
+            if i + 1 < n:
+                out.append(word[i + 1])
+            i += 2
+        elif c == "'":
+            end = word.find("'", i + 1)
+            if end < 0:
+                raise ValueError("unexpected end of statement while looking for matching single-quote")
+            out.append(word[i + 1:end])
+            quoted = True
+            i = end + 1
+        elif c == '"':
+            i += 1
+            while True:
+                if i >= n:
+                    raise ValueError("unexpected end of statement while looking for matching double-quote")
+                c = word[i]
+                if c == '"':
+                    break
+                if c == "\\" and i + 1 < n and word[i + 1] in '"\\$':
+                    i += 1
+                    c = word[i]
+                out.append(c)
+                i += 1
+            quoted = True
+            i += 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out), not quoted
+
+
+def _heredoc_openers(text: str) -> List[Tuple[str, bool, bool, int, int]]:
+    """(name, expand, chomp, file descriptor, offset) of each heredoc a line opens, in order."""
     found = []
-    # The lexer glues "<<" and the blanks after it to the next word.
-    joined = re.sub(r"(<<-?)[ \t]+", r"\1", body)
-    for word, _ in shell_words(joined, escape):
+    for word, offset in _shell_words(text):
         match = _HEREDOC_WORD.match(word)
-        if not match or word.startswith(("'", '"')):
+        if not match or not match.group(3):
             continue
-        raw_name = match.group(3)
-        if not raw_name:
-            continue
-        quoted = any(q in raw_name for q in "'\"")
-        if raw_name.count("'") % 2 or raw_name.count('"') % 2:
-            raise D2SError("unterminated quote in heredoc delimiter %s" % word, logical.line, logical.column, path)
-        name = raw_name.replace("'", "").replace('"', "")
-        name = re.sub(re.escape(escape) + "(.)", r"\1", name)
-        found.append((name, not quoted, match.group(2) == "-", int(match.group(1)) if match.group(1) else 0))
+        try:
+            name, expand = _heredoc_name(match.group(3))
+        except ValueError as err:
+            raise _HeredocWordError(str(err), offset)
+        found.append((name, expand, match.group(2) == "-", int(match.group(1) or 0), offset))
     return found
 
 
-def _strip_flags(body: str, escape: str) -> str:
-    words = shell_words(body, escape)
-    for word, offset in words:
-        if not word.startswith("--"):
-            return body[offset:]
-    return ""
+class _HeredocWordError(Exception):
+    def __init__(self, message: str, offset: int):
+        super().__init__(message)
+        self.offset = offset
 
 
-def _collect_heredocs(logical: LogicalLine, lines: List[str], index: int, escape: str, path: str) -> int:
-    for name, expand, chomp, fd in _heredoc_names(logical, escape, path):
-        body = []
-        while True:
-            if index >= len(lines):
-                raise D2SError("unterminated heredoc %s" % name, logical.line, logical.column, path)
-            line = lines[index]
-            index += 1
-            if (line.lstrip("\t") if chomp else line) == name:
-                break
-            body.append(line + "\n")  # raw: <<- strips tabs where the body is used
-        logical.heredocs.append(Heredoc(name, "".join(body), expand, chomp, fd, Span(logical.line)))
-        logical.end_line = index
-    return index
+def _is_heredoc_word(word: str) -> bool:
+    """BuildKit's MustParseHeredoc: does this argument name a heredoc?"""
+    match = _HEREDOC_WORD.match(word)
+    if not match or not match.group(3):
+        return False
+    try:
+        _heredoc_name(match.group(3))
+    except ValueError:
+        return False
+    return True
 
 
-# -- the grammar -------------------------------------------------------------------------------------
+# -- the grammar -----------------------------------------------------------------------------------
 
 _PARSERS: Dict[str, object] = {}
+_TREES: Dict[Tuple[str, str], object] = {}  # memo: (escape, trimmed line) -> parse tree
+_TREE_LIMIT = 8192
 
 
-def _cache_file() -> Optional[str]:
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+def _grammar_folder() -> str:
+    try:
+        from importlib import resources
+
+        folder = resources.files("dockerfile2def.grammar")
+        path = os.fspath(folder)  # a real folder for every normal install
+        if os.path.isfile(os.path.join(path, "dockerfile.lark")):
+            return path
+    except (ImportError, TypeError, AttributeError, ModuleNotFoundError):
+        pass
+    # A source checkout used without installing: grammar/ beside the package.
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "grammar")
+
+
+def _cache_folder() -> Optional[str]:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(root, "d2s")
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError:
         return None
-    return folder if os.access(folder, os.W_OK) else None
+    return folder if os.access(folder, os.W_OK | os.X_OK) else None
 
 
-def grammar_parser(escape: str):
-    """The LALR parser for instruction lines, built once per escape character (grammar cached on disk)."""
+def grammar_parser(escape: str = "\\"):
+    """The LALR parser for logical lines, built once per escape character.
+
+    The compiled grammar is cached on disk (``$XDG_CACHE_HOME/d2s`` or ``~/.cache/d2s``) under a
+    name that changes with the grammar files and the Lark version; it is written to a temporary
+    file and renamed, so concurrent runs never read half a cache. Without a writable cache folder
+    the grammar is simply compiled in memory.
+    """
     parser = _PARSERS.get(escape)
-    if parser is None:
-        from importlib import resources
+    if parser is not None:
+        return parser
+    import lark
 
-        from lark import Lark
-
-        name = "dockerfile_backtick.lark" if escape == "`" else "dockerfile.lark"
-        folder = resources.files("dockerfile2def.grammar") if hasattr(resources, "files") else None
-        if folder is not None:
-            path = str(folder / name)
-        else:  # Python 3.8 fallback
-            import dockerfile2def.grammar as package
-
-            path = os.path.join(os.path.dirname(package.__file__), name)
-        cache = _cache_file()
-        options = dict(parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
-        if cache:
-            options["cache"] = os.path.join(cache, "grammar-%s-%s.lark.cache"
-                                            % ("backtick" if escape == "`" else "backslash", _grammar_stamp(path)))
-        with open(path, encoding="utf-8") as handle:
-            parser = Lark(handle.read(), import_paths=[os.path.dirname(path)], **options)
-        _PARSERS[escape] = parser
+    folder = _grammar_folder()
+    name = "dockerfile_backtick.lark" if escape == "`" else "dockerfile.lark"
+    digest = hashlib.sha256(lark.__version__.encode())
+    for part in ("dockerfile.lark", "dockerfile_backtick.lark"):
+        with open(os.path.join(folder, part), "rb") as handle:
+            digest.update(handle.read())
+    options = dict(parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
+    cache_folder = _cache_folder()
+    final = temporary = None
+    if cache_folder:
+        final = os.path.join(cache_folder, "grammar-%s-%s.cache" % ("backtick" if escape == "`" else "backslash",
+                                                                      digest.hexdigest()[:20]))
+        if os.path.exists(final):
+            options["cache"] = final
+        else:
+            temporary = "%s.%d.tmp" % (final, os.getpid())
+            options["cache"] = temporary
+    parser = lark.Lark.open(os.path.join(folder, name), **options)
+    if temporary:
+        try:
+            os.replace(temporary, final)
+        except OSError:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+    _PARSERS[escape] = parser
     return parser
 
 
-def _grammar_stamp(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name in ("dockerfile.lark", "dockerfile_backtick.lark"):
-        try:
-            with open(os.path.join(os.path.dirname(path), name), "rb") as handle:
-                digest.update(handle.read())
-        except OSError:
-            pass
-    return digest.hexdigest()[:16]
+def _tree(text: str, escape: str):
+    key = (escape, text)
+    tree = _TREES.get(key)
+    if tree is None:
+        tree = grammar_parser(escape).parse(text)
+        if len(_TREES) >= _TREE_LIMIT:
+            _TREES.clear()
+        _TREES[key] = tree
+    return tree
 
 
-# -- the transformer: parse tree -> IR instruction ---------------------------------------------------
+# -- values ----------------------------------------------------------------------------------------
 
-def _flag_value_unquote(text: str, escape: str) -> str:
-    """Quotes inside a flag are removed and the escape character escapes (BuildKit's flag words)."""
-    out = []
-    i = 0
-    quote = None
-    while i < len(text):
-        c = text[i]
-        if c == escape and i + 1 < len(text) and quote != "'":
-            out.append(text[i + 1])
-            i += 2
-            continue
-        if quote:
-            if c == quote:
-                quote = None
-            else:
-                out.append(c)
-        elif c in "\"'":
-            quote = c
-        else:
+def _go_quote(text: str) -> str:
+    """Go's strconv.Quote (the %q of BuildKit's messages)."""
+    out = ['"']
+    for c in text:
+        if c == '"' or c == "\\":
+            out.append("\\" + c)
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\t":
+            out.append("\\t")
+        elif c == "\r":
+            out.append("\\r")
+        elif c == "\a":
+            out.append("\\a")
+        elif c == "\b":
+            out.append("\\b")
+        elif c == "\f":
+            out.append("\\f")
+        elif c == "\v":
+            out.append("\\v")
+        elif c.isprintable() or c == " ":
             out.append(c)
-        i += 1
+        elif ord(c) < 0x100:
+            out.append("\\x%02x" % ord(c))
+        elif ord(c) < 0x10000:
+            out.append("\\u%04x" % ord(c))
+        else:
+            out.append("\\U%08x" % ord(c))
+    out.append('"')
     return "".join(out)
 
 
-class ToInstruction:
-    """Builds one IR instruction from the parse tree of a logical line (the only code that knows it)."""
-
-    def __init__(self, escape: str, path: str):
-        self.escape = escape
-        self.path = path
-
-    def error(self, message: str, logical: LogicalLine, offset: int = 0) -> D2SError:
-        return D2SError(message, logical.line, logical.column + offset, self.path)
-
-    def __call__(self, tree, logical: LogicalLine, text: Optional[str] = None, trigger: bool = False) -> Instruction:
-        text = logical.text if text is None else text
-        keyword_token = tree.children[0]
-        flags_tokens = [c.children[0] for c in tree.children[1:] if c.data == "flag"]
-        rest_tokens = [c.children[0] for c in tree.children[1:] if c.data == "rest"]
-        keyword = str(keyword_token).upper()
-        offset = (logical.text.find(text) if text is not logical.text else 0)
-        span = Span(logical.line, logical.column + max(offset, 0), logical.end_line)
-        if keyword not in INSTRUCTIONS:
-            suggestion = difflib.get_close_matches(keyword, INSTRUCTIONS, n=1, cutoff=0.6)
-            hint = " (did you mean %s?)" % suggestion[0] if suggestion else ""
-            raise D2SError("unknown instruction: %s%s" % (str(keyword_token), hint), span.line, span.column,
-                           self.path)
-        flags: List[Flag] = []
-        rest_text = str(rest_tokens[0]).strip(" \t") if rest_tokens else ""
-        rest_start = rest_tokens[0].start_pos + (len(str(rest_tokens[0])) - len(str(rest_tokens[0]).lstrip(" \t"))) \
-            if rest_tokens else len(text)
-        for n, token in enumerate(flags_tokens):
-            word = str(token).lstrip(" \t")
-            if word == "--":  # a bare -- ends the flags: the words after it are arguments
-                following = token.end_pos
-                rest_start = following + (len(text[following:]) - len(text[following:].lstrip(" \t")))
-                rest_text = text[following:].strip(" \t")
-                break
-            flag_column = span.column + token.start_pos + (len(str(token)) - len(word))
-            name, has_value, value = word[2:].partition("=")
-            flags.append(Flag(name, _flag_value_unquote(value, self.escape) if has_value else None,
-                              Span(span.line, flag_column, span.end_line)))
-        self._check_flags(keyword, flags, span)
-        rest_column = span.column + rest_start
-        build = getattr(self, "do_" + keyword.lower())
-        node = build(keyword, span, flags, rest_text, rest_column, logical, text)
-        node.original = text.rstrip("\n") if not logical.heredocs else text
-        return node
-
-    # flags --------------------------------------------------------------------------------------
-    def _check_flags(self, keyword: str, flags: List[Flag], span: Span) -> None:
-        allowed = FLAGS.get(keyword, {})
-        seen = set()
-        for flag in flags:
-            kind = allowed.get(flag.name)
-            if kind is None:
-                choices = difflib.get_close_matches(flag.name, list(allowed), n=1)
-                hint = " (did you mean --%s?)" % choices[0] if choices else ""
-                raise D2SError("unknown flag: --%s%s" % (flag.name, hint), flag.span.line, flag.span.column,
-                               self.path)
-            if kind == "bool":
-                if flag.value is not None and flag.value.lower() not in ("true", "false"):
-                    raise D2SError("expecting boolean value for flag --%s, not: %s" % (flag.name, flag.value),
-                                   flag.span.line, flag.span.column, self.path)
-            elif flag.value is None:
-                raise D2SError("missing a value on flag: --%s" % flag.name, flag.span.line, flag.span.column,
-                               self.path)
-            if kind != "list":
-                if flag.name in seen:
-                    raise D2SError("duplicate flag specified: --%s" % flag.name, flag.span.line,
-                                   flag.span.column, self.path)
-                seen.add(flag.name)
-
-    # argument forms -------------------------------------------------------------------------------
-    def _json(self, rest: str, logical: LogicalLine, column: int):
-        """The exec form's argv, or None when the text is not a JSON array (shell form then)."""
-        if not rest.startswith("["):
-            return None
-        try:
-            # Like Go's json decoder in BuildKit: the first JSON value counts, text after it is ignored.
-            value, _ = _JSON.raw_decode(rest)
-        except ValueError:
-            return None
-        if not isinstance(value, list):
-            return None
-        if not all(isinstance(item, str) for item in value):
-            raise D2SError("when using JSON array syntax, arrays must be comprised of strings only",
-                           logical.line, column, self.path)
-        return value
-
-    def _command(self, rest: str, logical: LogicalLine, column: int):
-        argv = self._json(rest, logical, column)
-        return ExecForm(argv) if argv is not None else ShellForm(rest)
-
-    def _require(self, keyword: str, rest: str, span: Span, what: str = "at least one argument"):
-        if not rest:
-            raise D2SError("%s requires %s" % (keyword, what), span.line, span.column, self.path)
-
-    def _words(self, rest: str) -> List[str]:
-        return [w for w, _ in shell_words(rest, self.escape)]
-
-    # instructions ---------------------------------------------------------------------------------
-    def do_from(self, keyword, span, flags, rest, column, logical, text):
-        words = [w for w in _SPLIT.split(rest) if w]
-        if len(words) not in (1, 3) or (len(words) == 3 and words[1].lower() != "as"):
-            raise D2SError("FROM requires either one or three arguments", span.line, span.column, self.path)
-        name = None
-        if len(words) == 3:
-            name = words[2].lower()
-            if not _STAGE_NAME.match(name):
-                raise D2SError('invalid name for build stage: "%s", name can\'t start with a number or contain '
-                               "symbols" % words[2], span.line, column + rest.rfind(words[2]), self.path)
-        platform = None
-        for flag in flags:
-            if flag.name == "platform":
-                platform = flag.value
-        node = From(keyword, span, flags, image=words[0], stage_name=name, platform=platform)
-        node.as_word = words[1] if len(words) == 3 else None
-        return node
-
-    def do_run(self, keyword, span, flags, rest, column, logical, text):
-        if not rest and not logical.heredocs:
-            self._require(keyword, rest, span)
-        command = self._command(rest, logical, column)
-        return Run(keyword, span, flags, command=command, heredocs=list(logical.heredocs))
-
-    def do_cmd(self, keyword, span, flags, rest, column, logical, text):
-        return Cmd(keyword, span, flags, command=self._command(rest, logical, column))
-
-    def do_entrypoint(self, keyword, span, flags, rest, column, logical, text):
-        return Entrypoint(keyword, span, flags, command=self._command(rest, logical, column))
-
-    def do_shell(self, keyword, span, flags, rest, column, logical, text):
-        argv = self._json(rest, logical, column)
-        if argv is None:
-            raise D2SError("SHELL requires the arguments to be in JSON form", span.line, span.column, self.path)
-        if not argv:
-            raise D2SError("SHELL requires at least one argument", span.line, span.column, self.path)
-        return Shell(keyword, span, flags, argv=argv)
-
-    def _pairs(self, keyword, span, rest, column):
-        words = shell_words(rest, self.escape)
-        if not words:
-            raise D2SError("%s requires at least one argument" % keyword, span.line, span.column, self.path)
-        if "=" not in words[0][0]:
-            # legacy form: NAME VALUE, the value being the whole rest of the line
-            if len(words) < 2:
-                raise D2SError("%s must have two arguments" % keyword, span.line, span.column, self.path)
-            first, _ = words[0]
-            value = rest[len(first):].strip(" \t")
-            return [KeyValue(first, value)], True
-        pairs = []
-        for word, offset in words:
-            if "=" not in word:
-                raise D2SError("Syntax error - can't find = in %s. Must be of the form: name=value"
-                               % json.dumps(word), span.line, column + offset, self.path)
-            key, _, value = word.partition("=")
-            if not key:
-                raise D2SError("%s names can not be blank" % keyword, span.line, column + offset, self.path)
-            pairs.append(KeyValue(key, value))
-        return pairs, False
-
-    def do_env(self, keyword, span, flags, rest, column, logical, text):
-        pairs, legacy = self._pairs(keyword, span, rest, column)
-        return Env(keyword, span, flags, pairs=pairs, legacy=legacy)
-
-    def do_label(self, keyword, span, flags, rest, column, logical, text):
-        pairs, legacy = self._pairs(keyword, span, rest, column)
-        return Label(keyword, span, flags, pairs=pairs, legacy=legacy)
-
-    def do_arg(self, keyword, span, flags, rest, column, logical, text):
-        words = shell_words(rest, self.escape)
-        if not words:
-            raise D2SError("ARG requires at least one argument", span.line, span.column, self.path)
-        declarations = []
-        for word, offset in words:
-            name, has_default, default = word.partition("=")
-            if not name:
-                raise D2SError("ARG names can not be blank", span.line, column + offset, self.path)
-            declarations.append(ArgDeclaration(name, default if has_default else None))
-        return Arg(keyword, span, flags, declarations=declarations)
-
-    def _paths(self, keyword, span, rest, column, logical):
-        argv = self._json(rest, logical, column)
-        if argv is not None:
-            return argv, True
-        return [w for w in _SPLIT.split(rest) if w], False
-
-    def do_copy(self, keyword, span, flags, rest, column, logical, text):
-        paths, is_json = self._paths(keyword, span, rest, column, logical)
-        if len(paths) < 2:
-            raise D2SError("%s requires at least two arguments, but only one was provided. Destination could not "
-                           "be determined" % keyword if paths else "%s requires at least two arguments" % keyword,
-                           span.line, span.column, self.path)
-        heredocs = list(logical.heredocs) if not is_json else []
-        if heredocs and _HEREDOC_WORD.match(paths[-1]):
-            raise D2SError("%s cannot accept a heredoc as a destination" % keyword, span.line, span.column,
-                           self.path)
-        if keyword == "COPY":
-            for flag in flags:
-                if flag.name == "checksum":
-                    raise D2SError("checksum can't be specified for COPY", span.line, span.column, self.path)
-        return Copy(keyword, span, flags, sources=paths[:-1], destination=paths[-1], json=is_json,
-                    heredocs=heredocs)
-
-    do_add = do_copy
-
-    def do_workdir(self, keyword, span, flags, rest, column, logical, text):
-        self._require(keyword, rest, span, "exactly one argument")
-        return Workdir(keyword, span, flags, path=rest)
-
-    def do_user(self, keyword, span, flags, rest, column, logical, text):
-        self._require(keyword, rest, span, "exactly one argument")
-        return User(keyword, span, flags, user=rest)
-
-    def do_stopsignal(self, keyword, span, flags, rest, column, logical, text):
-        self._require(keyword, rest, span, "exactly one argument")
-        return StopSignal(keyword, span, flags, signal=rest)
-
-    def do_maintainer(self, keyword, span, flags, rest, column, logical, text):
-        self._require(keyword, rest, span, "exactly one argument")
-        return Maintainer(keyword, span, flags, name=rest)
-
-    def do_expose(self, keyword, span, flags, rest, column, logical, text):
-        self._require(keyword, rest, span)
-        return Expose(keyword, span, flags, ports=[w for w in _SPLIT.split(rest) if w])
-
-    def do_volume(self, keyword, span, flags, rest, column, logical, text):
-        self._require(keyword, rest, span)
-        paths, is_json = self._paths(keyword, span, rest, column, logical)
-        return Volume(keyword, span, flags, paths=paths, json=is_json)
-
-    def do_healthcheck(self, keyword, span, flags, rest, column, logical, text):
-        self._require(keyword, rest, span)
-        parts = rest.split(None, 1)
-        kind = parts[0].upper()
-        after = parts[1].strip() if len(parts) > 1 else ""
-        if kind == "NONE":
-            if after or flags:
-                raise D2SError("HEALTHCHECK NONE takes no arguments", span.line, span.column, self.path)
-            return Healthcheck(keyword, span, flags, kind="NONE")
-        if kind != "CMD":
-            raise D2SError('Unknown type "%s" in HEALTHCHECK (try CMD)' % parts[0], span.line, column, self.path)
-        if not after:
-            raise D2SError("Missing command after HEALTHCHECK CMD", span.line, span.column, self.path)
-        for flag in flags:
-            if flag.name == "retries" and not re.match(r"^\d+$", flag.value or ""):
-                raise D2SError("--retries must be a non-negative integer, not: %s" % flag.value,
-                               flag.span.line, flag.span.column, self.path)
-        return Healthcheck(keyword, span, flags, kind="CMD", command=self._command(after, logical, column))
-
-    def do_onbuild(self, keyword, span, flags, rest, column, logical, text):
-        self._require(keyword, rest, span)
-        trigger_keyword = _keyword_of(rest)
-        if trigger_keyword == "ONBUILD":
-            raise D2SError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", span.line, column, self.path)
-        if trigger_keyword in ("FROM", "MAINTAINER"):
-            raise D2SError("%s isn't allowed as an ONBUILD trigger" % trigger_keyword, span.line, column, self.path)
-        tree = _parse_line(rest, self.escape, logical, self.path)
-        trigger = self(tree, logical, text=rest, trigger=True)
-        return Onbuild(keyword, span, flags, trigger=trigger)
+class _NotStrings(Exception):
+    pass
 
 
-def _parse_line(text: str, escape: str, logical: LogicalLine, path: str):
-    from lark.exceptions import LarkError
+def _no_constant(name):
+    raise ValueError("not JSON: %s" % name)
 
+
+def _go_float(text):
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")  # Go's decoder fails: BuildKit falls back to shell form
+    return value
+
+
+_JSON = json.JSONDecoder(parse_constant=_no_constant, parse_float=_go_float, parse_int=_go_float)
+
+
+def _json_array(text: str) -> Optional[List[str]]:
+    """BuildKit's parseJSON: the strings of a JSON array at the start of ``text``, or None.
+
+    Like Go's json.Decoder, the first value counts and anything after it is ignored; text that is
+    not a JSON array is not an error (it is the shell form). An array holding anything but strings
+    raises :class:`_NotStrings`.
+    """
+    text = text.lstrip(GO_SPACE)
+    if not text.startswith("["):
+        return None
     try:
-        return grammar_parser(escape).parse(text)
-    except LarkError as err:
-        column = getattr(err, "column", 1) or 1
-        raise D2SError("cannot parse this instruction: %s" % str(err).splitlines()[0], logical.line,
-                       logical.column + column - 1, path)
+        value, _ = _JSON.raw_decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, list):
+        return None
+    for item in value:
+        if not isinstance(item, str):
+            raise _NotStrings()
+    return [_fix_surrogates(item) for item in value]
 
 
-# -- the file ----------------------------------------------------------------------------------------
+def _fix_surrogates(text: str) -> str:
+    """Go replaces a lone UTF-16 surrogate escape (``\\ud800``) with U+FFFD."""
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
+
+
+_DURATION_UNITS = {"ns": 1, "us": 1000, "\u00b5s": 1000, "\u03bcs": 1000, "ms": 1000000, "s": 10 ** 9,
+                   "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9}
+_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
+
+
+def _go_duration(text: str) -> int:
+    """Go's time.ParseDuration, in nanoseconds; ValueError with Go's message."""
+    invalid = "time: invalid duration %s" % _go_quote(text)
+    rest = text
+    negative = False
+    if rest[:1] in ("-", "+"):
+        negative = rest[0] == "-"
+        rest = rest[1:]
+    if rest == "0":
+        return 0
+    if not rest:
+        raise ValueError(invalid)
+    total = 0.0
+    while rest:
+        match = _DURATION_PART.match(rest)
+        whole, fraction, unit = match.group(1), match.group(2), match.group(3)
+        if not whole and not fraction:
+            raise ValueError(invalid)
+        if not unit:
+            raise ValueError("time: missing unit in duration %s" % _go_quote(text))
+        if unit not in _DURATION_UNITS:
+            raise ValueError("time: unknown unit %s in duration %s" % (_go_quote(unit), _go_quote(text)))
+        value = float("%s.%s" % (whole or "0", fraction or "0"))
+        total += value * _DURATION_UNITS[unit]
+        rest = rest[match.end():]
+    if total > 2 ** 63 - 1:
+        raise ValueError(invalid)
+    return -int(total) if negative else int(total)
+
+
+def _go_int32(text: str) -> int:
+    """Go's strconv.ParseInt(text, 10, 32); ValueError with Go's message."""
+    if not re.match(r"[+-]?\d+\Z", text):
+        raise ValueError("strconv.ParseInt: parsing %s: invalid syntax" % _go_quote(text))
+    value = int(text)
+    if not -2 ** 31 <= value < 2 ** 31:
+        raise ValueError("strconv.ParseInt: parsing %s: value out of range" % _go_quote(text))
+    return value
+
+
+def _levenshtein(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _suggest(word: str, choices, prefix: str = "") -> str:
+    """`` (did you mean X?)`` for the closest choice, when it is close enough."""
+    lowered = word.lower()
+    best = None
+    for choice in choices:
+        distance = _levenshtein(lowered, choice.lower())
+        if best is None or distance < best[0]:
+            best = (distance, choice)
+    if best and best[0] <= max(1, min(2, len(word) // 3)) and best[0] < len(word):
+        return " (did you mean %s%s?)" % (prefix, best[1])
+    return ""
+
+
+# -- the transformer: parse tree -> IR ---------------------------------------------------------------
+
+_END_OF_FLAGS = object()
+
+
+class _Problem(Exception):
+    """An error of BuildKit's instruction layer: reported after the whole file is read."""
+
+
+def _make_transformer():
+    from lark import Transformer
+
+    class ToIR(Transformer):
+        """Builds the IR instruction of one logical line from its parse tree.
+
+        AST-level errors raise :class:`D2SError` at once; instruction-level errors are recorded in
+        ``problems`` (by node id) and raised by :func:`parse` in file order. The trigger of an
+        ONBUILD is parsed but not checked (BuildKit checks it in the downstream build).
+        """
+
+        def __init__(self, escape: str, path: str):
+            super().__init__(visit_tokens=False)
+            self.escape = escape
+            self.path = path
+            self.problems: Dict[int, D2SError] = {}
+            self.logical: Optional[LogicalLine] = None
+            self.line_text = ""
+            self.lead = 0
+            quoted_double = r'"((?:[^"%s]|%s[\s\S])*)("?)\Z' % ((re.escape(escape),) * 2)
+            quoted_single = r"'((?:[^'%s]|%s[\s\S])*)('?)\Z" % ((re.escape(escape),) * 2)
+            self._double = re.compile(quoted_double)
+            self._single = re.compile(quoted_single)
+            self._unescape = re.compile(re.escape(escape) + r"([\s\S])")
+
+        # positions -------------------------------------------------------------------------------
+        def at(self, pos: int) -> Tuple[int, int]:
+            return self.logical.locate(self.lead + pos)
+
+        def fail(self, message: str, pos) -> D2SError:
+            """An error at an offset of the trimmed line, or at a Span."""
+            if isinstance(pos, Span):
+                return D2SError(message, pos.line, pos.column, self.path)
+            line, column = self.at(pos)
+            return D2SError(message, line, column, self.path)
+
+        def problem(self, node: Instruction, message: str, pos) -> Instruction:
+            if id(node) not in self.problems:
+                self.problems[id(node)] = self.fail(message, pos)
+            return node
+
+        # pieces ----------------------------------------------------------------------------------
+        def flag(self, children):
+            start = children[0]
+            out = []
+            for token in children[1:]:
+                kind = token.type
+                if kind == "FLAG_PLAIN":
+                    out.append(str(token))
+                elif kind == "FLAG_ESCAPED":
+                    out.append(token[1:])
+                else:
+                    match = (self._double if kind == "FLAG_DOUBLE" else self._single).match(token)
+                    out.append(self._unescape.sub(r"\1", match.group(1)))
+            word = "".join(out)
+            name, has_value, value = word.partition("=")
+            line, column = self.at(start.start_pos)
+            return Flag(name, value if has_value else None, Span(line, column, line))
+
+        def end_of_flags(self, children):
+            return _END_OF_FLAGS
+
+        def text(self, children):
+            return children[0]
+
+        def pairs(self, children):
+            return ("pairs", children)
+
+        def legacy_pair(self, children):
+            return ("legacy", children)
+
+        def health(self, children):
+            return ("health", children)
+
+        # instructions ----------------------------------------------------------------------------
+        def _split(self, children):
+            keyword = children[0]
+            flags = []
+            args = []
+            for child in children[1:]:
+                if isinstance(child, Flag):
+                    flags.append(child)
+                elif child is not _END_OF_FLAGS:
+                    args.append(child)
+            line, column = self.at(keyword.start_pos)
+            if line != self.logical.line:
+                column = 1
+            span = Span(self.logical.line, column, self.logical.end_line)
+            return keyword, flags, args, span
+
+        def _original(self, keyword) -> str:
+            if keyword.start_pos == 0 and self.lead == 0:
+                return self.logical.text
+            return self.line_text[keyword.start_pos:]
+
+        def _check_flags(self, node: Instruction, name: str) -> bool:
+            """BuildKit's BFlags.Parse for this instruction; False once a problem is recorded."""
+            allowed = FLAGS.get(name, {})
+            seen = set()
+            for flag in node.flags:
+                where = flag.span
+                kind = allowed.get(flag.name)
+                if kind is None:
+                    if name == "COPY" and flag.name == "checksum":
+                        self.problem(node, "checksum can't be specified for COPY", where)
+                        return False
+                    hint = _suggest(flag.name, allowed, "--") if allowed else ""
+                    self.problem(node, "unknown flag: --%s%s" % (flag.name, hint), where)
+                    return False
+                if flag.name in seen and kind != _LIST:
+                    self.problem(node, "duplicate flag specified: --%s" % flag.name, where)
+                    return False
+                seen.add(flag.name)
+                if kind == _BOOL:
+                    if flag.value == "":
+                        self.problem(node, "missing a value on flag: --%s" % flag.name, where)
+                        return False
+                    if flag.value is not None and flag.value.lower() not in ("true", "false"):
+                        self.problem(node, "expecting boolean value for flag --%s, not: %s" % (flag.name, flag.value),
+                                     where)
+                        return False
+                elif flag.value is None:
+                    self.problem(node, "missing a value on flag: --%s" % flag.name, where)
+                    return False
+            return True
+
+        def _command(self, token, node_pos: int):
+            """The exec form of a JSON array, else the shell form (parseMaybeJSON)."""
+            if token is None:
+                return None
+            try:
+                argv = _json_array(token)
+            except _NotStrings:
+                raise self.fail("when using JSON array syntax, arrays must be comprised of strings only",
+                                token.start_pos)
+            return ExecForm(argv) if argv is not None else ShellForm(str(token))
+
+        def _list(self, words):
+            """parseMaybeJSONToList: a JSON array, else the whitespace-separated words."""
+            if words and words[0].startswith("["):
+                try:
+                    argv = _json_array(self.line_text[words[0].start_pos:])
+                except _NotStrings:
+                    raise self.fail("when using JSON array syntax, arrays must be comprised of strings only",
+                                    words[0].start_pos)
+                if argv is not None:
+                    return argv, True
+            return [str(w) for w in words], False
+
+        def _text_arg(self, args):
+            return args[0] if args else None
+
+        def from_(self, children):
+            keyword, flags, words, span = self._split(children)
+            node = From("FROM", span, flags, original=self._original(keyword))
+            node.image = str(words[0]) if words else ""
+            if len(words) == 3 and words[1].lower() == "as":
+                name = words[2].lower()
+                if not _STAGE_NAME.match(name):
+                    self.problem(node, 'invalid name for build stage: %s, name can\'t start with a number or contain '
+                                       "symbols" % _go_quote(str(words[2])), words[2].start_pos)
+                node.stage_name = name
+            elif len(words) != 1:
+                self.problem(node, "FROM requires either one or three arguments", keyword.start_pos)
+            if self._check_flags(node, "FROM"):
+                platform = node.flag("platform")
+                node.platform = platform.value if platform else None
+            return node
+
+        def _shell_dependent(self, cls, name, children):
+            keyword, flags, args, span = self._split(children)
+            node = cls(name, span, flags, original=self._original(keyword))
+            token = self._text_arg(args)
+            command = self._command(token, keyword.start_pos)
+            node.command = command if command is not None else ShellForm("")
+            if self._check_flags(node, name) and command is None:
+                self.problem(node, "%s requires at least one argument" % name, keyword.start_pos)
+            return node
+
+        def run(self, children):
+            return self._shell_dependent(Run, "RUN", children)
+
+        def cmd(self, children):
+            return self._shell_dependent(Cmd, "CMD", children)
+
+        def entrypoint(self, children):
+            return self._shell_dependent(Entrypoint, "ENTRYPOINT", children)
+
+        def shell(self, children):
+            keyword, flags, args, span = self._split(children)
+            node = Shell("SHELL", span, flags, original=self._original(keyword))
+            command = self._command(self._text_arg(args), keyword.start_pos)
+            if not self._check_flags(node, "SHELL"):
+                return node
+            if command is None or (isinstance(command, ExecForm) and not command.argv):
+                self.problem(node, "SHELL requires at least one argument", keyword.start_pos)
+            elif isinstance(command, ShellForm):
+                self.problem(node, "SHELL requires the arguments to be in JSON form", args[0].start_pos)
+            else:
+                node.argv = command.argv
+            return node
+
+        def _key_values(self, cls, name, children):
+            keyword, flags, args, span = self._split(children)
+            node = cls(name, span, flags, original=self._original(keyword))
+            if args:
+                kind, tokens = args[0]
+                if kind == "legacy":
+                    if len(tokens) < 2:
+                        raise self.fail("%s must have two arguments" % name, tokens[0].start_pos)
+                    node.pairs = [KeyValue(str(tokens[0]), str(tokens[1]))]
+                    node.legacy = True
+                else:
+                    for word in tokens:
+                        key, has_value, value = word.partition("=")
+                        if not has_value:
+                            raise self.fail("Syntax error - can't find = in %s. Must be of the form: name=value"
+                                            % _go_quote(str(word)), word.start_pos)
+                        node.pairs.append(KeyValue(key, value))
+            if not self._check_flags(node, name):
+                return node
+            if not node.pairs:
+                return self.problem(node, "%s requires at least one argument" % name, keyword.start_pos)
+            if node.legacy:
+                return node
+            for word, pair in zip(args[0][1], node.pairs):
+                if not pair.key:
+                    return self.problem(node, "%s names can not be blank" % name, word.start_pos)
+            return node
+
+        def env(self, children):
+            return self._key_values(Env, "ENV", children)
+
+        def label(self, children):
+            return self._key_values(Label, "LABEL", children)
+
+        def arg(self, children):
+            keyword, flags, words, span = self._split(children)
+            node = Arg("ARG", span, flags, original=self._original(keyword))
+            for word in words:
+                name, has_default, default = word.partition("=")
+                node.declarations.append(ArgDeclaration(name, default if has_default else None))
+            if not words:
+                return self.problem(node, "ARG requires at least one argument", keyword.start_pos)
+            if not self._check_flags(node, "ARG"):
+                return node
+            for word, declaration in zip(words, node.declarations):
+                if not declaration.name:
+                    return self.problem(node, "ARG names can not be blank", word.start_pos)
+            return node
+
+        def _copy(self, name, children):
+            keyword, flags, words, span = self._split(children)
+            node = Copy(name, span, flags, original=self._original(keyword))
+            paths, node.json = self._list(words)
+            if paths:
+                node.sources, node.destination = paths[:-1], paths[-1]
+            if len(paths) < 2:
+                return self.problem(node, "%s requires at least two arguments, but only one was provided. "
+                                          "Destination could not be determined" % name, keyword.start_pos)
+            if not self._check_flags(node, name):
+                return node
+            if _is_heredoc_word(node.destination):
+                where = words[-1].start_pos if not node.json else words[0].start_pos
+                return self.problem(node, "%s cannot accept a heredoc as a destination" % name, where)
+            return node
+
+        def copy(self, children):
+            return self._copy("COPY", children)
+
+        def add(self, children):
+            return self._copy("ADD", children)
+
+        def volume(self, children):
+            keyword, flags, words, span = self._split(children)
+            node = Volume("VOLUME", span, flags, original=self._original(keyword))
+            node.paths, node.json = self._list(words)
+            if not node.paths and not node.json:
+                return self.problem(node, "VOLUME requires at least one argument", keyword.start_pos)
+            if not node.paths:
+                return self.problem(node, "VOLUME requires at least one argument", words[0].start_pos)
+            if not self._check_flags(node, "VOLUME"):
+                return node
+            for path in node.paths:
+                if not path.strip(GO_SPACE):
+                    return self.problem(node, "VOLUME specified can not be an empty string", words[0].start_pos)
+            return node
+
+        def expose(self, children):
+            keyword, flags, words, span = self._split(children)
+            node = Expose("EXPOSE", span, flags, original=self._original(keyword), ports=[str(w) for w in words])
+            if not words:
+                return self.problem(node, "EXPOSE requires at least one argument", keyword.start_pos)
+            self._check_flags(node, "EXPOSE")
+            return node
+
+        def _one_string(self, cls, name, field, children):
+            keyword, flags, args, span = self._split(children)
+            node = cls(name, span, flags, original=self._original(keyword))
+            token = self._text_arg(args)
+            setattr(node, field, str(token) if token is not None else "")
+            if token is None:
+                return self.problem(node, "%s requires exactly one argument" % name, keyword.start_pos)
+            self._check_flags(node, name)
+            return node
+
+        def workdir(self, children):
+            return self._one_string(Workdir, "WORKDIR", "path", children)
+
+        def user(self, children):
+            return self._one_string(User, "USER", "user", children)
+
+        def stopsignal(self, children):
+            return self._one_string(StopSignal, "STOPSIGNAL", "signal", children)
+
+        def maintainer(self, children):
+            return self._one_string(Maintainer, "MAINTAINER", "name", children)
+
+        def healthcheck(self, children):
+            keyword, flags, args, span = self._split(children)
+            node = Healthcheck("HEALTHCHECK", span, flags, original=self._original(keyword))
+            if not args:
+                node.kind = ""  # refused below; the IR keeps what was written
+                return self.problem(node, "HEALTHCHECK requires at least one argument", keyword.start_pos)
+            tokens = args[0][1]
+            kind_token = tokens[0]
+            command = self._command(tokens[1], tokens[1].start_pos) if len(tokens) > 1 else None
+            kind = node.kind = kind_token.upper()
+            node.command = command
+            if kind == "NONE":
+                if command is not None:
+                    self.problem(node, "HEALTHCHECK NONE takes no arguments", tokens[1].start_pos)
+                return node  # BuildKit does not look at the flags of HEALTHCHECK NONE
+            if not self._check_flags(node, "HEALTHCHECK"):
+                return node
+            if kind != "CMD":
+                return self.problem(node, "Unknown type %s in HEALTHCHECK (try CMD)" % _go_quote(kind),
+                                    kind_token.start_pos)
+            if command is None or (isinstance(command, ExecForm) and not command.argv):
+                return self.problem(node, "Missing command after HEALTHCHECK CMD", kind_token.start_pos)
+            for flag in node.flags:
+                if flag.name in _HEALTH_DURATIONS and flag.value:
+                    try:
+                        duration = _go_duration(flag.value)
+                    except ValueError as err:
+                        return self.problem(node, str(err), flag.span)
+                    if duration and duration < 1000000:
+                        return self.problem(node, "Interval %s cannot be less than 1ms" % _go_quote(flag.name),
+                                            flag.span)
+            retries = node.flag("retries")
+            if retries is not None and retries.value:
+                try:
+                    count = _go_int32(retries.value)
+                except ValueError as err:
+                    return self.problem(node, str(err), retries.span)
+                if count < 0:
+                    return self.problem(node, "--retries cannot be negative (%d)" % count, retries.span)
+            return node
+
+        def onbuild(self, children):
+            keyword, flags, args, span = self._split(children)
+            node = Onbuild("ONBUILD", span, flags, original=self._original(keyword))
+            if not args:
+                return self.problem(node, "ONBUILD requires at least one argument", keyword.start_pos)
+            trigger = args[0]
+            trigger_pos = trigger.span
+            if id(trigger) in self.problems:
+                # Checked only when a downstream build runs the trigger: keep it as written.
+                trigger = Instruction(trigger.keyword, trigger.span, trigger.flags, original=trigger.original)
+            node.trigger = trigger
+            if not self._check_flags(node, "ONBUILD"):
+                return node
+            if trigger.keyword == "ONBUILD":
+                return self.problem(node, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", trigger_pos)
+            if trigger.keyword in ("MAINTAINER", "FROM"):
+                return self.problem(node, "%s isn't allowed as an ONBUILD trigger" % trigger.keyword, trigger_pos)
+            return node
+
+        def unknown(self, children):
+            keyword, flags, args, span = self._split(children)
+            name = str(keyword).upper()
+            node = Instruction(name, span, flags, original=self._original(keyword))
+            return self.problem(node, "unknown instruction: %s%s" % (name, _suggest(name, INSTRUCTIONS)),
+                                keyword.start_pos)
+
+        def start(self, children):
+            return children[0]
+
+        def __default__(self, data, children, meta):
+            raise AssertionError("no IR for %s" % data)
+
+    return ToIR
+
+
+_TRANSFORMER = None
+
+
+def _transformer_class():
+    global _TRANSFORMER
+    if _TRANSFORMER is None:
+        _TRANSFORMER = _make_transformer()
+    return _TRANSFORMER
+
+
+# -- the file --------------------------------------------------------------------------------------
+
+_HEREDOC_KEYWORDS = ("RUN", "COPY", "ADD")
+
+
+def _heredoc_target(node: Instruction) -> Optional[Instruction]:
+    """The instruction whose heredocs a line opens: RUN/COPY/ADD (or one as an ONBUILD trigger), not JSON."""
+    if isinstance(node, Onbuild):
+        node = node.trigger
+    if isinstance(node, Run):
+        return node if isinstance(node.command, ShellForm) else None
+    if isinstance(node, Copy):
+        return None if node.json else node
+    return None
+
+
+def _check_text(text: str, path: str) -> None:
+    nul = text.find("\x00")
+    if nul != -1:
+        before = text[:nul]
+        raise D2SError("input contains a NUL byte (binary file?)", before.count("\n") + 1,
+                       nul - (before.rfind("\n") + 1) + 1, path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        before = text[:err.start]
+        raise D2SError("input is not valid UTF-8 text (binary file?)", before.count("\n") + 1,
+                       err.start - (before.rfind("\n") + 1) + 1, path)
+
 
 def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
-    """Parse Dockerfile ``text``. Raises :class:`D2SError` with the line and column of bad input."""
-    if "\x00" in text:
-        before = text[: text.index("\x00")]
-        raise D2SError("input contains a NUL byte (binary file?)", before.count("\n") + 1,
-                       len(before) - (before.rfind("\n") + 1) + 1, path)
-    directives, escape, logical_lines = scan(text, path)
-    if not logical_lines:
-        raise D2SError("file with no instructions", 1, 1, path)
-    build = ToInstruction(escape, path)
+    """Parse Dockerfile ``text`` into the IR. Raises :class:`D2SError` (with line and column) for bad input."""
+    nodes, source = _read(text, path)
+    return _assemble(nodes, source, path)
+
+
+def instructions(text: str, path: str = "Dockerfile") -> List[Tuple[Instruction, Optional[D2SError]]]:
+    """Every instruction as BuildKit's AST layer reads it, with the error its instruction layer would give.
+
+    Raises :class:`D2SError` only for what the AST layer itself rejects. For tests and tools that
+    compare d2s's reading of a file with BuildKit's; :func:`parse` is the API.
+    """
+    return _read(text, path)[0]
+
+
+def _read(text: str, path: str):
+    _check_text(text, path)
+    source = _Source(text, path)
+    transformer = None
+    nodes: List[Tuple[Instruction, Optional[D2SError]]] = []
+    while True:
+        logical = source.next_logical()
+        if logical is None:
+            break
+        escape = source.escape
+        if transformer is None or transformer.escape != escape:
+            transformer = _transformer_class()(escape, path)
+        trimmed = logical.text.strip(GO_SPACE)
+        if not trimmed:
+            # A line of nothing but continuations: BuildKit keeps an instruction with no name.
+            line, column = logical.locate(0)
+            node = Instruction("", Span(logical.line, column, logical.end_line), original=logical.text)
+            nodes.append((node, D2SError("unknown instruction: (an empty line continued with %s)" % escape,
+                                         logical.line, column, path)))
+            continue
+        transformer.logical = logical
+        transformer.line_text = trimmed
+        transformer.lead = len(logical.text) - len(logical.text.lstrip(GO_SPACE))
+        node = _transform(transformer, _tree(trimmed, escape))
+        target = _heredoc_target(node)
+        if target is not None and "<<" in logical.text:
+            try:
+                openers = _heredoc_openers(logical.text)
+            except _HeredocWordError as err:
+                line, column = logical.locate(err.offset)
+                raise D2SError(str(err), line, column, path)
+            for name, expand, chomp, fd, offset in openers:
+                line, column = logical.locate(offset)
+                body, end = source.heredoc_body(name, chomp, logical, column)
+                target.heredocs.append(Heredoc(name, body, expand, chomp, fd, Span(line, column, end)))
+                logical.end_line = end
+            if openers:
+                node.span = Span(node.span.line, node.span.column, logical.end_line)
+                if target is not node:
+                    target.span = Span(target.span.line, target.span.column, logical.end_line)
+        nodes.append((node, transformer.problems.pop(id(node), None)))
+        transformer.problems.clear()
+    if not nodes:
+        raise D2SError("file with no instructions", max(source.count, 1), 1, path)
+    return nodes, source
+
+
+def _transform(transformer, tree) -> Instruction:
+    from lark.exceptions import VisitError
+
+    try:
+        return transformer.transform(tree)
+    except VisitError as err:
+        if isinstance(err.orig_exc, D2SError):
+            raise err.orig_exc
+        raise
+
+
+def _assemble(nodes, source: _Source, path: str) -> Dockerfile:
+    """Stages and global ARGs, checked in file order like BuildKit's instructions.Parse."""
     stages: List[Stage] = []
     global_args: List[Arg] = []
-    names = set()
-    for logical in logical_lines:
-        instruction = build(_parse_line(logical.text, escape, logical, path), logical)
-        if isinstance(instruction, From):
-            if instruction.stage_name:
-                if instruction.stage_name in names:
-                    raise D2SError('duplicate stage name "%s"' % instruction.stage_name, logical.line,
-                                   logical.column, path)
-                names.add(instruction.stage_name)
-            stages.append(Stage(len(stages), instruction))
-        elif not stages:
-            if not isinstance(instruction, Arg):
-                raise D2SError("no build stage in current context", logical.line, logical.column, path)
-            global_args.append(instruction)
+    for node, problem in nodes:
+        if problem is not None:
+            raise problem
+        if isinstance(node, From):
+            stages.append(Stage(len(stages), node))
+        elif stages:
+            stages[-1].instructions.append(node)
+        elif isinstance(node, Arg):
+            global_args.append(node)
         else:
-            stages[-1].instructions.append(instruction)
+            raise D2SError("no build stage in current context", node.span.line, node.span.column, path)
     if not stages:
-        first = logical_lines[0]
-        raise D2SError("no build stage in current context (a Dockerfile needs a FROM)", first.line, first.column,
-                       path)
-    return Dockerfile(stages=stages, global_args=global_args, directives=directives, escape=escape, path=path)
+        first = nodes[0][0]
+        raise D2SError("dockerfile contains no stages to build (no FROM)", first.span.line, first.span.column, path)
+    seen = set()
+    for stage in stages:
+        name = stage.base.stage_name
+        if name:
+            if name in seen:
+                raise D2SError("duplicate stage name %s" % _go_quote(name), stage.base.span.line,
+                               stage.base.span.column, path)
+            seen.add(name)
+    return Dockerfile(stages=stages, global_args=global_args, directives=dict(source.directives),
+                      escape=source.escape, path=path)
