@@ -11,6 +11,8 @@ from ..conversion import Context
 from ..ir import Dockerfile
 from .expansion import expand_word
 
+# Characters no image reference (or stage name) has: Docker refuses them.
+_NOT_IN_REFERENCE = re.compile(r"[^A-Za-z0-9._:/@-]")
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "ppc64le": "ppc64le",
          "s390x": "s390x", "armv7l": "arm", "riscv64": "riscv64"}
 
@@ -64,6 +66,9 @@ def resolve_global_args(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                      base.span.line, base.span.column)
         if not image:
             raise ctx.error("base name (%s) should not be blank" % base.image, base.span.line, base.span.column)
+        if _NOT_IN_REFERENCE.search(re.sub(r"\{\{ \w+ \}\}", "", image) if needed else image):
+            # Docker refuses it; in the From: header a space, # or newline would cut or add header lines.
+            raise ctx.error("invalid reference format: %r" % image, base.span.line, base.span.column)
         base.image = image
         if base.platform is not None:
             base.platform = expand_word(base.platform, scope, dockerfile, base, ctx)
