@@ -1150,11 +1150,13 @@ def _build(input, output, fakeroot, sandbox, build_args, stage, force, engine_na
 _WHOLE_CONTEXT = re.compile(r"^\s*(?:COPY|ADD)\s+(?:--(?!from)\S+\s+)*(?:\.|\./|\*|\[\s*\"\.\/?\")[\s,]", re.I)
 
 
-def images_in_context(dockerfile_text: str, folder: str) -> Tuple[Optional[int], List[str]]:
+def images_in_context(dockerfile_text: str, folder: str,
+                      own: Sequence[str] = ()) -> Tuple[Optional[int], List[str]]:
     """(line of a COPY/ADD of the whole build folder, images in that folder it would copy into the image).
 
-    A rebuild in the project folder would otherwise put the previous image inside the new one. Images the
-    folder's .dockerignore excludes are left out."""
+    A build in the project folder would otherwise put other images there inside the new one. Images the
+    folder's .dockerignore excludes are left out, and so are ``own`` (the outputs of this build, which the
+    converter leaves out of context copies)."""
     line = None
     for number, text in enumerate(dockerfile_text.splitlines(), 1):
         if _WHOLE_CONTEXT.match(text):
@@ -1163,7 +1165,9 @@ def images_in_context(dockerfile_text: str, folder: str) -> Tuple[Optional[int],
     if line is None:
         return None, []
     try:
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".sif") or n.startswith(TMP_PREFIX))
+        mine = {os.path.abspath(p) for p in own}
+        names = sorted(n for n in os.listdir(folder) if (n.endswith(".sif") or n.startswith(TMP_PREFIX))
+                       and os.path.abspath(os.path.join(folder, n)) not in mine)
     except OSError:
         return line, []
     ignored: List[str] = []
@@ -1208,7 +1212,7 @@ def _convert(source: str, build_dir: str, definition_path: str, build_args: Dict
 
     with open(source, "rb") as handle:
         text = decode_source(handle.read(), source)
-    line, images = images_in_context(text, build_dir)
+    line, images = images_in_context(text, build_dir, own_outputs or ())
     if images:
         _say("warning: %s:%d copies the whole build folder, and it holds %s: the image would contain %s. "
              "Write images elsewhere (-o DIR/NAME.sif) or list them in .dockerignore."

@@ -799,6 +799,7 @@ def test_images_in_the_build_folder_that_copy_dot_would_take(tmp_path):
     assert build.images_in_context('FROM x\nCOPY ["./", "/app/"]\n', str(tmp_path)) == (2, ["old.sif"])
     assert build.images_in_context("FROM x\nCOPY --chown=1:1 ./ /app/\n", str(tmp_path)) == (2, ["old.sif"])
     assert build.images_in_context("FROM x\nCOPY --from=build . /app\n", str(tmp_path)) == (None, [])
+    assert build.images_in_context("FROM x\nCOPY . /app\n", str(tmp_path), [str(tmp_path / "old.sif")]) == (2, [])
     assert build.images_in_context("FROM x\nCOPY src/ /app\n", str(tmp_path)) == (None, [])
     (tmp_path / ".dockerignore").write_text("# images\n*.sif\n")
     assert build.images_in_context("FROM x\nCOPY . /app\n", str(tmp_path)) == (2, [])
@@ -809,5 +810,8 @@ def test_warns_before_copying_a_previous_image_into_the_new_one(fake, dockerfile
     (dockerfile_project / "Dockerfile").write_text(DOCKERFILE.replace("COPY hello.txt .", "COPY . ."))
     assert run_build(fakeroot=True) == 0
     assert "copies the whole build folder" not in capsys.readouterr().err
+    assert run_build(fakeroot=True, force=True) == 0  # its own image: the converter leaves it out
+    assert "copies the whole build folder" not in capsys.readouterr().err
+    (dockerfile_project / "old.sif").write_text("another image")
     assert run_build(fakeroot=True, force=True) == 0
-    assert "Dockerfile:3 copies the whole build folder, and it holds hello.sif" in capsys.readouterr().err
+    assert "Dockerfile:3 copies the whole build folder, and it holds old.sif" in capsys.readouterr().err

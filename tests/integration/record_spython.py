@@ -100,6 +100,10 @@ def main(argv=None) -> int:
         spython_version = "not installed"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=str(HERE), stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL).stdout.decode().strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "dockerfile2def", "grammar"], cwd=str(HERE),
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode().strip()
+    if commit and dirty:
+        commit += " plus uncommitted changes to the converter"
     results.update({
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "engine": version,
