@@ -34,7 +34,8 @@ from .ir import (
     Volume,
     Workdir,
 )
-from .shell import NEWLINE_DEFINITION, needs_newline, quote, quote_deferred, words
+from .shell import NEWLINE_DEFINITION, needs_newline, quote, words
+from .passes.scope import DEFERRED, has_deferred
 
 INDENT = "    "
 STAGING = "/.d2s"
@@ -99,6 +100,12 @@ d2s_label() {
     if [ -s "$d2s_json" ]; then d2s_old="$(cat "$d2s_json")"; d2s_old="${d2s_old%\}*}"; fi
     case "$d2s_old" in *[![:space:]{]*) d2s_old="$d2s_old," ;; *) d2s_old='{' ;; esac
     printf '%s\n\t%s: %s\n}\n' "$d2s_old" "$1" "$2" > "$d2s_json"
+}"""
+JSON_TEXT_HELPER = r"""# d2s_json_text VALUE: VALUE as the inside of a JSON string (for a label that uses a variable
+# only the base image sets, known here in %post).
+d2s_json_text() {
+    printf '%s' "$1" | sed -e 's/[\\"]/\\&/g' -e "s/$(printf '\t')/\\\\t/g" -e "s/$(printf '\r')/\\\\r/g" |
+        sed -e ':a' -e 'N' -e '$!ba' -e 's/\n/\\n/g'
 }"""
 # A %labels line is KEY, a space and the value, read verbatim: only simple keys and one-line values.
 _PLAIN_LABEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/@+-]*$")
@@ -251,7 +258,7 @@ class StageWriter:
                 self.ctx.warn("D2S019", "ENV name %r is not a shell variable name; it is not set in %%post"
                               % pair.key, instruction.span.line, instruction.span.column)
                 continue
-            lines.append("export %s=%s" % (pair.key, quote_deferred(pair.value)))
+            lines.append("export %s=%s" % (pair.key, quote(pair.value)))
         return lines
 
     def do_workdir(self, instruction: Workdir) -> List[str]:
@@ -340,13 +347,15 @@ class StageWriter:
         env_lines = []
         for key, value in runtime.env:
             if _valid_name(key):
-                env_lines.append("export %s=%s" % (key, quote_deferred(value)))
+                env_lines.append("export %s=%s" % (key, quote(value)))
         if env_lines:
             if needs_newline("\n".join(env_lines)):
                 env_lines.insert(0, NEWLINE_DEFINITION)
             sections.append(_section("environment", env_lines))
         script = self.runscript()
         if script is not None:
+            if needs_newline("\n".join(script)):
+                script.insert(0, NEWLINE_DEFINITION)
             sections.append(_section("runscript", script))
             sections.append(_section("startscript", script))
         plain = [(k, v) for k, v in runtime.labels if not self.label_needs_post(k, v)]
@@ -370,7 +379,9 @@ class StageWriter:
         lines = []
         for key, value in runtime.labels:
             if self.label_needs_post(key, value):
-                lines.append("d2s_label %s %s" % (quote(json.dumps(key)), quote(json.dumps(value))))
+                lines.append("d2s_label %s %s" % (_json_word(key), _json_word(value)))
+        if any("d2s_json_text" in line for line in lines):
+            lines.insert(0, JSON_TEXT_HELPER)
         return lines
 
     def runscript(self) -> Optional[List[str]]:
@@ -401,6 +412,23 @@ class StageWriter:
                 lines.append('[ "$#" -gt 0 ] || { echo "no command specified" >&2; exit 1; }')
             lines.append('exec "$@"')
         return lines
+
+
+def _json_word(value: str) -> str:
+    """A shell word whose value is ``value`` JSON-encoded; base-image variables are encoded in %post."""
+    if not has_deferred(value):
+        return quote(json.dumps(value))
+    pieces = ['\'"\'']
+    last = 0
+    for found in DEFERRED.finditer(value):
+        if found.start() > last:
+            pieces.append(quote(json.dumps(value[last:found.start()])[1:-1]))
+        pieces.append('"$(d2s_json_text "${%s}")"' % found.group(1))
+        last = found.end()
+    if last < len(value):
+        pieces.append(quote(json.dumps(value[last:])[1:-1]))
+    pieces.append('\'"\'')
+    return "".join(pieces)
 
 
 def _section(name: str, lines: List[str]) -> str:

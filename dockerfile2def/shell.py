@@ -9,7 +9,7 @@ once the shell reads it.
 
 import re
 
-from .passes.scope import DEFERRED
+from .passes.scope import DEFERRED, DEFERRED_OPEN
 
 _SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
 _PLACEHOLDER = re.compile(r"\{\{")
@@ -19,9 +19,12 @@ def quote(value: str) -> str:
     """One shell word whose value is ``value``, safe inside any def-file section.
 
     Newlines are written as ``"$d2s_nl"`` (the scripts define it), so a value never spans lines.
+    A marker of a base-image variable (passes/scope.py) becomes a ``"${NAME}"`` reference.
     """
     if value and _SAFE.match(value) and not value.startswith("%"):
         return value
+    if DEFERRED_OPEN in value:
+        return _quote_deferred(value)
     parts = value.split("\n")
     quoted = [_single(part) for part in parts]
     return '"$d2s_nl"'.join(quoted) if len(parts) > 1 else quoted[0]
@@ -30,16 +33,14 @@ def quote(value: str) -> str:
 def _single(part: str) -> str:
     if part == "":
         return "''"
-    text = part.replace("'", "'\\''")
+    # '"'"' rather than '\'': Apptainer's own shell reads %environment and keeps the backslash of \'.
+    text = part.replace("'", "'\"'\"'")
     # '{''{' is the same two braces to the shell, but not a {{ placeholder to Apptainer.
     text = _PLACEHOLDER.sub("{''{", text)
     return "'" + text + "'"
 
 
-def quote_deferred(value: str) -> str:
-    """Like :func:`quote`, but markers of base-image variables become ``${NAME}`` references."""
-    if not DEFERRED.search(value):
-        return quote(value)
+def _quote_deferred(value: str) -> str:
     pieces = []
     last = 0
     for found in DEFERRED.finditer(value):
@@ -50,6 +51,11 @@ def quote_deferred(value: str) -> str:
     if last < len(value):
         pieces.append(quote(value[last:]))
     return "".join(pieces)
+
+
+def show_deferred(value: str) -> str:
+    """``value`` for text no shell reads (labels, comments): markers shown as ``${NAME}``."""
+    return DEFERRED.sub(r"${\1}", value) if DEFERRED_OPEN in value else value
 
 
 def words(argv) -> str:

@@ -49,7 +49,7 @@ def _expand_stage(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> None:
         if name in ctx.build_args:
             scope.args[name] = ctx.build_args[name]
     for instruction in stage.instructions:
-        before = scope.snapshot()
+        before = scope  # read in place; ARG and ENV changes apply after the instruction
 
         def word(raw):
             return expand_word(raw, before, dockerfile, instruction, ctx)
@@ -111,6 +111,7 @@ def _expand_stage(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> None:
             for flag in instruction.flags:
                 if flag.name == "mount" and flag.value:
                     flag.value = _expand_mount(flag.value, word)
+        scope.end_instruction()
 
 
 def _expand_mount(value: str, word) -> str:

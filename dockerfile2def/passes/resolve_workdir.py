@@ -10,12 +10,20 @@ import posixpath
 
 from ..conversion import Context
 from ..ir import Copy, Dockerfile, User, Workdir
-from .scope import base_config
+from .scope import DEFERRED_OPEN, base_config
 
 
 def normalize(path: str) -> str:
+    if path.startswith(DEFERRED_OPEN):
+        return posixpath.normpath(path)
     path = posixpath.normpath("/" + path.lstrip("/"))
     return "/" + path.lstrip("/")
+
+
+def is_absolute(path: str) -> bool:
+    # A path that starts with a variable only the base image sets (its config unknown) is taken
+    # as absolute: such variables hold absolute paths ($HOME, $CONDA_DIR) in practice (D2S002).
+    return path.startswith(("/", DEFERRED_OPEN))
 
 
 def resolve_against(workdir: str, path: str) -> str:
@@ -24,7 +32,7 @@ def resolve_against(workdir: str, path: str) -> str:
     A trailing slash (or a final ``.``) means a directory and is kept as a trailing slash.
     """
     directory = path.endswith("/") or path in (".", "..") or path.endswith("/.") or path.endswith("/..")
-    joined = path if path.startswith("/") else posixpath.join(workdir, path)
+    joined = path if is_absolute(path) else posixpath.join(workdir, path)
     resolved = normalize(joined)
     if directory and resolved != "/":
         resolved += "/"

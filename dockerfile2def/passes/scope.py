@@ -5,9 +5,11 @@ from typing import Dict, Optional
 
 from ..conversion import Context
 
-# A reference to a variable only the base image can know, kept for the shell to resolve.
-DEFERRED_OPEN = "\ue000"
-DEFERRED_CLOSE = "\ue001"
+# A reference to a variable only the base image can know, kept for the shell to resolve. NUL
+# brackets it: no Dockerfile text or build argument can hold a NUL (both are refused), so a
+# marker is never confused with a value.
+DEFERRED_OPEN = "\0"
+DEFERRED_CLOSE = "\0"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFERRED = re.compile(DEFERRED_OPEN + "([A-Za-z_][A-Za-z0-9_]*)" + DEFERRED_CLOSE)
 
@@ -31,59 +33,50 @@ def config_env(config: Optional[dict]) -> Dict[str, str]:
     return env
 
 
-class Lookup(dict):
-    """The environment one instruction's expansion sees.
+class Scope:
+    """ARGs and ENV in effect while a stage's instructions are expanded, in order.
+
+    Expansion reads the scope in place through :meth:`get`. Changes an ARG or ENV makes wait in
+    ``pending`` until :meth:`end_instruction`, so every substitution of one instruction sees the
+    values from before it (``ENV A=1 B=$A`` gives B the old A), without copying the scope per
+    instruction (a copy per ARG or ENV made long Dockerfiles quadratic).
 
     With the base config unknown, a name the Dockerfile never set may still be set by the base
     image: it expands to a marker that the emitter turns back into a shell reference.
     """
 
-    deferred = False
-
-    def __missing__(self, key):
-        if self.deferred and _NAME.match(key):
-            return DEFERRED_OPEN + key + DEFERRED_CLOSE
-        raise KeyError(key)
-
-    def __contains__(self, key):
-        return dict.__contains__(self, key) or bool(self.deferred and _NAME.match(key))
-
-    def get(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-
-class Scope:
-    """ARGs and ENV in effect while a stage's instructions are expanded, in order."""
-
     def __init__(self, config: Optional[dict]):
-        self.known_base = config is not None
+        self.deferred = config is None
         self.env = config_env(config)  # ENV, base image first
         self.args = {}  # ARGs in scope with a value
-        self._snapshot: Optional[Lookup] = None
+        self.pending = []  # (is_env, name, value) of the current instruction
 
     def declare_arg(self, name: str, value: Optional[str]) -> None:
-        self._snapshot = None
-        if value is None:
-            self.args.pop(name, None)
-        else:
-            self.args[name] = value
+        self.pending.append((False, name, value))
 
     def set_env(self, name: str, value: str) -> None:
-        self._snapshot = None
-        self.env[name] = value
+        self.pending.append((True, name, value))
 
-    def snapshot(self) -> Lookup:
-        """The values an instruction sees: shared by instructions until ARG or ENV changes them
-        (a fresh copy per instruction made long Dockerfiles quadratic). Callers only read it."""
-        if self._snapshot is None:
-            lookup = Lookup(self.args)
-            lookup.update(self.env)  # ENV overrides an ARG of the same name
-            lookup.deferred = not self.known_base
-            self._snapshot = lookup
-        return self._snapshot
+    def end_instruction(self) -> None:
+        for is_env, name, value in self.pending:
+            if is_env:
+                self.env[name] = value
+            elif value is None:
+                self.args.pop(name, None)
+            else:
+                self.args[name] = value
+        self.pending.clear()
+
+    def get(self, key: str, default=None):
+        """The value an expansion sees: ENV overrides an ARG of the same name."""
+        value = self.env.get(key)
+        if value is None:
+            value = self.args.get(key)
+        if value is None:
+            if self.deferred and _NAME.match(key):
+                return DEFERRED_OPEN + key + DEFERRED_CLOSE
+            return default
+        return value
 
 
 def has_deferred(value: str) -> bool:

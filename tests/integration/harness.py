@@ -9,6 +9,8 @@ A fixture is a folder ``fixtures/build/<name>/`` with a Dockerfile, its build co
       "paths":   ["/opt/app", "/etc/app.conf"],                # file trees to compare
       "runs":    [[], ["--flag", "two words"]],                # `run` argument lists (default [[]])
       "build_args": {"K": "V"}, "target": "stage",             # optional, given to buildah and d2s alike
+      "offline": true,                                         # optional: d2s builds with --offline (the
+                                                               #   base image's config unknown to it)
       "bases":   {"ssd": "base"},                              # optional: base images built first from
                                                                #   <fixture>/base/Dockerfile as
                                                                #   <registry>/d2s-test/base-ssd:latest
@@ -142,7 +144,7 @@ def load_fixture(folder: Path) -> Fixture:
         if path.exists():
             spec = json.loads(path.read_text())
             unknown = set(spec) - {"description", "probes", "paths", "runs", "build_args", "target", "bases",
-                                   "ground_truth", "d2s_gap", "definition", "slow", "notes"}
+                                   "ground_truth", "d2s_gap", "definition", "slow", "notes", "offline"}
             if unknown:
                 raise ValueError("%s: unknown keys %s" % (path, sorted(unknown)))
             return Fixture(folder.name, folder, spec)
@@ -445,6 +447,8 @@ class Toolchain:
                 command += ["--build-arg", "%s=%s" % (key, value)]
             if fixture.target:
                 command += ["--target", fixture.target]
+            if fixture.spec.get("offline"):
+                command.append("--offline")
         env = dict(os.environ, D2S_PROGRESS="plain")
         started = time.monotonic()
         done = run(command + [source], cwd=context, env=env)

@@ -53,9 +53,6 @@ def test_nothing_ran_on_the_host_or_in_the_image(built):
     assert done.returncode == 0 and done.stdout == b"", done.stdout
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="converter bug found by this test: a value with a single quote reads back as it\\'s "
-                          "at run time (the %environment quoting meets Apptainer's env handling); not fixed yet")
 def test_environment_holds_every_value(built):
     case, image, _, apptainer = built
     done = _run([apptainer, "exec", "--cleanenv", "--no-eval", image, "cat", "/proc/self/environ"])
@@ -91,9 +88,6 @@ def test_labels_hold_every_value(built):
     assert not wrong, "label: (want, image has): %r" % wrong
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="converter bug found by this test: an exec-form argument with a quote or a carriage "
-                          "return does not reach the program byte for byte; not fixed yet")
 def test_run_passes_exec_form_arguments_verbatim(built):
     case, image, tmp, apptainer = built
     empty = tmp.parent / "empty"
