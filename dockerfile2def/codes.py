@@ -18,7 +18,7 @@ CODES = {
     "D2S012": "COPY/ADD --link has no Apptainer equivalent (the result is the same)",
     "D2S013": "ADD from a URL is downloaded when the image is built",
     "D2S014": "ADD from a git repository is cloned when the image is built",
-    "D2S015": "a path under /tmp or /var/tmp is the host's during the build",
+    "D2S015": "files under /tmp or /var/tmp are hidden at run time by the host's",
     "D2S016": "parser directive has no effect in the conversion",
     "D2S017": "a COPY/ADD source matched nothing",
     "D2S018": "RUN after USER runs through su",

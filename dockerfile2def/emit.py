@@ -43,6 +43,15 @@ ROOTFS = '"${APPTAINER_ROOTFS:-$SINGULARITY_ROOTFS}"'
 DOCKER_ENV = "/.singularity.d/env/10-docker2singularity.sh"
 BASE_COMMAND = "/.singularity.d/d2s-base-command.sh"
 
+TMP_UNBIND = r"""for d2s_tmp in /tmp /var/tmp; do
+    while read -r _ _ _ _ d2s_point _; do
+        if [ "$d2s_point" = "$d2s_tmp" ]; then
+            umount "$d2s_tmp" || echo "d2s: cannot unmount the host's $d2s_tmp: what the build puts there stays out of the image" >&2
+            break
+        fi
+    done < /proc/self/mountinfo
+done"""
+
 # Shell helpers at the top of %post; their names say what they do, so the body reads like the Dockerfile.
 COPY_HELPER = r"""# d2s_copy STAGED DEST NAME [OWNER]: put one staged COPY source in place with Docker's rules:
 # a directory's contents merge into DEST (made, and given to OWNER, if new); a file becomes DEST,
@@ -170,6 +179,8 @@ class StageWriter:
         lines = [
             "# Docker runs every RUN with umask 022 and the image's ENV; Apptainer's %post has umask 002.",
             "umask 022",
+            "# Apptainer binds the host's /tmp and /var/tmp here; Docker's RUN and COPY use the image's own.",
+            TMP_UNBIND,
         ]
         if self.stage.base.image != "scratch":
             lines += [

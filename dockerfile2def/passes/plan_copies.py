@@ -291,8 +291,9 @@ def copy_lines(writer, copy: Copy) -> List[str]:
         writer.ctx.warn("D2S012", "--link has no Apptainer equivalent; the files are copied the same way",
                         copy.span.line, copy.span.column)
     if copy.destination.startswith(("/tmp/", "/var/tmp/")) or copy.destination in ("/tmp", "/var/tmp"):
-        writer.ctx.warn("D2S015", "%s is the host's folder during an Apptainer build; what is copied there does "
-                        "not reach the image" % copy.destination, copy.span.line, copy.span.column)
+        writer.ctx.warn("D2S015", "%s is in the image, but Apptainer binds the host's folder over it when the "
+                        "container runs (apptainer run --no-mount tmp shows it)" % copy.destination,
+                        copy.span.line, copy.span.column)
     return post
 
 
