@@ -56,7 +56,7 @@ CONVERT_PARAMS = (
     Param("diff", bool, ("--diff",), False, "Show the diff against OUTPUT instead of writing it."),
     Param("fmt", str, ("--format",), "text", "Diagnostics format: text or json."),
     Param("force", bool, ("--force",), False, "Overwrite OUTPUT even if d2s did not write it."),
-    Param("offline", bool, ("--offline",), False, "Do not read base image configs from registries."),
+    Param("offline", bool, ("--offline",), False, "No network: no base image configs from registries, no ADD <url> downloads when converting."),
 )
 
 

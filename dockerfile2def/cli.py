@@ -87,7 +87,9 @@ def build(
     target: Optional[str] = typer.Option(None, help="Build up to this stage."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing image or .def."),
     engine: Optional[str] = typer.Option(None, "--engine", help="Apptainer/Singularity binary (else $D2S_ENGINE)."),
-    offline: bool = typer.Option(False, "--offline", help="Do not read base image configs from registries."),
+    offline: bool = typer.Option(
+        False, "--offline",
+        help="No network: no base image configs from registries, no ADD <url> downloads when converting."),
 ) -> None:
     """Convert (if needed) and build an image with Apptainer or Singularity. Arguments after -- go to the engine."""
     from .build import build_command

@@ -20,6 +20,8 @@ class Context:
     base_configs: Dict[str, dict] = field(default_factory=dict)
     # Reads a config the caller did not give (registry.load_config); None: never look one up.
     config_loader: Optional[Callable[[str], Optional[dict]]] = None
+    # Downloads ADD <url> when converting (download.fetch); None: %setup downloads at build time.
+    downloader: Optional[Callable[..., str]] = None
     # Files d2s itself writes into the context (the .def, the image): never copied into the image.
     own_outputs: List[str] = field(default_factory=list)
     diagnostics: List[Diagnostic] = field(default_factory=list)
@@ -80,7 +82,10 @@ def convert(
     if lookup_base:
         from .registry import load_config
 
+        from .download import fetch
+
         ctx.config_loader = load_config
+        ctx.downloader = fetch
     # The cyclic garbage collector is paused while converting: a conversion makes no cycles worth
     # collecting early, and the collector's passes over a growing parse tree made a 10 MB
     # Dockerfile twice as slow per byte as a 1 MB one.

@@ -174,7 +174,8 @@ class StagedSource:
     """One COPY/ADD source as d2s stages it in the image before putting it in place (plan_copies).
 
     ``kind``: "context" (from the build context, staged in %setup), "stage" (from an earlier stage,
-    through %files from), "heredoc" (written in %post), "url" and "git" (fetched in %setup).
+    through %files from), "heredoc" (written in %post), "download" (an ADD <url> d2s downloaded into
+    the context when converting, copied in %setup), "url" and "git" (fetched in %setup).
     """
 
     kind: str

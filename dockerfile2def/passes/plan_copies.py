@@ -28,6 +28,8 @@ _WILDCARD = re.compile(r"[*?\[]")
 
 
 def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
+    if ctx.context_dir is not None and (_downloads(dockerfile, ctx) or os.path.isdir(_downloads_folder(ctx))):
+        ctx.own_outputs.append(_downloads_folder(ctx))  # d2s's, not the project's: never in the image
     ignore = _ignore_matcher(ctx)
     stage_names = {}
     from ..emit import stage_names as names_of
@@ -42,6 +44,19 @@ def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                 _plan_mounts(dockerfile, instruction, ctx, ignore, stage_names, image_stages)
     dockerfile.image_stages = sorted(image_stages.items(), key=lambda kv: kv[1])
     return dockerfile
+
+
+def _downloads_folder(ctx: Context) -> str:
+    from ..download import FOLDER
+
+    return os.path.join(ctx.context_dir, FOLDER)
+
+
+def _downloads(dockerfile: Dockerfile, ctx: Context) -> bool:
+    """True when converting will download an ADD <url> into the context."""
+    return ctx.downloader is not None and any(
+        isinstance(i, Copy) and i.keyword.upper() == "ADD" and any(_URL.match(s) and not _GIT.match(s) for s in i.sources)
+        for stage in dockerfile.stages for i in stage.instructions)
 
 
 def _ignore_matcher(ctx: Context):
@@ -177,9 +192,25 @@ def _remote(copy: Copy, source: str, staged: str, ctx: Context) -> StagedSource:
     name = posixpath.basename(source.split("?", 1)[0].split("#", 1)[0].rstrip("/")) or "__unnamed__"
     if "://" in source and source.split("://", 1)[1].count("/") == 0:
         name = "__unnamed__"
-    ctx.warn("D2S013", "ADD %s is downloaded on the build host by %%setup (curl or wget must be installed)"
-             % source, copy.span.line, copy.span.column)
-    return StagedSource("url", source, staged, name, checksum=checksum.value if checksum else None, mode="0600")
+    digest = checksum.value if checksum else None
+    why = "d2s was run with --offline"
+    if ctx.downloader is not None and ctx.context_dir is not None:
+        from ..download import ChecksumError, DownloadError
+
+        try:
+            path = ctx.downloader(source, ctx.context_dir, name, digest)
+        except ChecksumError as err:  # BuildKit fails the build
+            raise ctx.error("ADD %s: %s" % (source, err), copy.span.line, copy.span.column)
+        except DownloadError as err:
+            why = "d2s could not download it (%s)" % err
+        else:
+            ctx.warn("D2S013", "ADD %s was downloaded when converting, into %s; the build copies it from there "
+                     "(a later change on the server needs a new conversion)" % (source, path),
+                     copy.span.line, copy.span.column)
+            return StagedSource("download", path, staged, name, mode="0600")
+    ctx.warn("D2S013", "ADD %s is downloaded on the build host by %%setup (curl or wget must be installed): %s"
+             % (source, why), copy.span.line, copy.span.column)
+    return StagedSource("url", source, staged, name, checksum=digest, mode="0600")
 
 
 def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore, add) -> List[StagedSource]:
@@ -271,6 +302,8 @@ def copy_lines(writer, copy: Copy) -> List[str]:
                 "%s %s" % (_files_word(item.source), _files_word(item.staged)))
         elif item.kind == "url":
             writer.setup.extend(_setup_url(item))
+        elif item.kind == "download":
+            writer.setup.extend(_setup_download(item))
         elif item.kind == "git":
             writer.setup.extend(_setup_git(item))
         elif item.kind == "heredoc":
@@ -364,6 +397,13 @@ def _setup_context(item: StagedSource) -> List[str]:
 
 def quote_parent(target: str) -> str:
     return '"$(dirname %s)"' % target
+
+
+def _setup_download(item: StagedSource) -> List[str]:
+    from ..shell import quote
+
+    target = '"$R"%s' % quote(item.staged)
+    return ["mkdir -p %s && cp -p %s %s && chmod 600 %s" % (quote_parent(target), quote(item.source), target, target)]
 
 
 def _setup_url(item: StagedSource) -> List[str]:
