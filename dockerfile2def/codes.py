@@ -28,4 +28,5 @@ CODES = {
     "D2S022": "SHELL is not a POSIX shell; %post still runs /bin/sh around it",
     "D2S023": "a COPY/ADD source is not in the build context",
     "D2S024": "the base image needs a build argument that has no value",
+    "D2S025": "a substitution on a variable only the unread base image sets",
 }

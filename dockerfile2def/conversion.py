@@ -1,7 +1,6 @@
 """The conversion pipeline: parse -> passes -> emit, and its public result type."""
 
 import gc
-import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional
 
@@ -28,7 +27,9 @@ class Context:
 
     def warn(self, code: str, message: str, line: int, column: int = 1) -> None:
         if "\0" in message:  # a base-image variable's marker (passes/scope.py), shown as ${NAME}
-            message = re.sub("\0([A-Za-z_][A-Za-z0-9_]*)\0", r"${\1}", message)
+            from .passes.scope import show_deferred
+
+            message = show_deferred(message)
         self.diagnostics.append(Diagnostic(code, message, line, column, "warning", self.path))
 
     def error(self, message: str, line: int, column: int = 1) -> D2SError:

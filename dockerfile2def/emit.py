@@ -434,7 +434,7 @@ def _json_word(value: str) -> str:
     for found in DEFERRED.finditer(value):
         if found.start() > last:
             pieces.append(quote(json.dumps(value[last:found.start()])[1:-1]))
-        pieces.append('"$(d2s_json_text "${%s}")"' % found.group(1))
+        pieces.append('"$(d2s_json_text "${%s%s}")"' % (found.group(1), found.group(2) or ""))
         last = found.end()
     if last < len(value):
         pieces.append(quote(json.dumps(value[last:])[1:-1]))
@@ -477,7 +477,9 @@ def _write_file(path: str, text: str, mode: Optional[str] = None) -> List[str]:
 def _line_word(piece: str) -> str:
     # Always quoted, so no def line can begin with % or bootstrap:.
     word = quote(piece)
-    return word if word.startswith("'") else "'" + piece + "'"
+    if word[:1] in "'\"":
+        return word
+    return "''" + word if has_deferred(piece) else "'" + piece + "'"
 
 
 def _valid_name(name: str) -> bool:

@@ -360,6 +360,12 @@ class _Lexer:
             raise ExpansionError("unsupported modifier (%s) in substitution" % chs, start)
         word = self.nested("}", raw, start, "syntax error: missing '}'")
         value = self.lookup(name)
+        if value is not None and "\0" in value:
+            if _DEFERRED_VALUE.fullmatch(value):
+                return self.deferred_modifier(name, value, chs, word)
+            if raw:  # a pattern over text holding a base-image variable: left as it is
+                self.approximate(name)
+                return value
         unset = value is None or (null_is_unset and value == "")
         if ch == "-":
             return word if unset else value
@@ -386,6 +392,26 @@ class _Lexer:
             return value if end is None else backwards[end:][::-1]
         raise ExpansionError("unsupported modifier (%s) in substitution" % chs, start)
 
+    def deferred_modifier(self, name: str, marker: str, modifier: str, word: str) -> str:
+        """``${name<modifier>word}`` where only the base image knows ``name`` (passes/scope.py).
+
+        POSIX modifiers with a plain word stay for the shell, as one marker; nested markers in the
+        word become ``${X}``. Anything else (``${v/p/r}``, ``?``, quotes or ``$`` in the word) is
+        expanded as if ``name`` were unset, and reported (D2S025).
+        """
+        if modifier[-1] == "?":  # the shell cannot tell Docker's "unset" check apart: kept as ${name}
+            return marker
+        if modifier[-1] in "-+#%" and _PLAIN_WORD.match(word):
+            word = _DEFERRED_VALUE.sub(lambda m: "${%s}" % m.group(1), word)
+            return "\0%s%s%s\0" % (name, modifier, word)
+        self.approximate(name)
+        return word if modifier[-1] == "-" else ""
+
+    def approximate(self, name: str) -> None:
+        found = getattr(self.env, "approximated", None)
+        if found is not None and name not in found:
+            found.append(name)
+
     def nested(self, stop: str, raw: bool, start: int, missing: str) -> str:
         """A modifier's word, with BuildKit's rule: any error that leaves the scanner at the end
         of the input becomes the ``missing`` error of the enclosing ``${``."""
@@ -409,6 +435,9 @@ class _Lexer:
         pattern = self.nested("/", True, start, "syntax error: missing '/' in ${}")
         replacement = self.nested("}", True, start, "syntax error: missing '}'")
         value = self.lookup(name) or ""
+        if "\0" in value:  # a base-image variable: ${v/p/r} is not POSIX, no shell form to keep
+            self.approximate(name)
+            return "" if _DEFERRED_VALUE.fullmatch(value) else value
         tokens = _compile_pattern(pattern, start)
         if not replace_all:
             found = _find(tokens, value, 0, _match_starts(tokens, value))
@@ -416,6 +445,12 @@ class _Lexer:
                 return value
             return value[:found[0]] + replacement + value[found[1]:]
         return _replace_all(tokens, value, replacement, start)
+
+
+# A variable only the base image knows (passes/scope.py's marker), and a modifier word the shell
+# reads the same way inside "${...}": plain characters and such variables.
+_DEFERRED_VALUE = re.compile("\0([A-Za-z_][A-Za-z0-9_]*)\0")
+_PLAIN_WORD = re.compile("^(?:[A-Za-z0-9_/.:@+=,*?~-]|\0[A-Za-z_][A-Za-z0-9_]*\0)*$")
 
 
 def _split_pieces(pieces: List[Tuple[str, bool]]) -> List[str]:

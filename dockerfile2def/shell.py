@@ -12,7 +12,7 @@ import re
 from .passes.scope import DEFERRED, DEFERRED_OPEN
 
 _SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
-_PLACEHOLDER = re.compile(r"\{\{")
+_PLACEHOLDER = re.compile(r"\{(?=\{)")  # each { before a {: "{{{" must not leave a "{{"
 
 
 def quote(value: str) -> str:
@@ -36,7 +36,7 @@ def _single(part: str) -> str:
     # '"'"' rather than '\'': Apptainer's own shell reads %environment and keeps the backslash of \'.
     text = part.replace("'", "'\"'\"'")
     # '{''{' is the same two braces to the shell, but not a {{ placeholder to Apptainer.
-    text = _PLACEHOLDER.sub("{''{", text)
+    text = _PLACEHOLDER.sub("{''", text)
     return "'" + text + "'"
 
 
@@ -46,16 +46,11 @@ def _quote_deferred(value: str) -> str:
     for found in DEFERRED.finditer(value):
         if found.start() > last:
             pieces.append(quote(value[last:found.start()]))
-        pieces.append('"${%s}"' % found.group(1))
+        pieces.append('"${%s%s}"' % (found.group(1), found.group(2) or ""))
         last = found.end()
     if last < len(value):
         pieces.append(quote(value[last:]))
     return "".join(pieces)
-
-
-def show_deferred(value: str) -> str:
-    """``value`` for text no shell reads (labels, comments): markers shown as ``${NAME}``."""
-    return DEFERRED.sub(r"${\1}", value) if DEFERRED_OPEN in value else value
 
 
 def words(argv) -> str:

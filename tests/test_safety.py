@@ -1180,3 +1180,25 @@ def test_many_heredocs_on_one_line(tmp_path):
                                                    "".join("body %s\n%s\n" % (n, n) for n in names))
     done = _convert_in_subprocess(tmp_path, text, timeout=30)
     assert done.returncode in (0, 2) and b"Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+def test_posix_modifiers_on_base_image_variables_stay_for_the_shell():
+    """Base config unknown: ${PATH:+$PATH:}, ${LIB:-w}, ${V%.*} are resolved by the image's shell;
+    ${v/p/r} has no POSIX form and is taken as unset, with D2S025."""
+    text = "FROM busybox\nENV A=${PATH:+$PATH:}/opt/bin B=${LIB:-/usr/lib} C=${V%.*} D=x${W/a/b}y\n"
+    result = convert(text)
+    section = result.definition.split("%environment\n", 1)[1].split("\n\n", 1)[0]
+    script = section + '\nprintf "%s\\n" "$A" "$B" "$C" "$D"'
+    done = subprocess.run(["sh", "-c", script], env={"PATH": "/usr/bin:/bin", "V": "a.b.c", "W": "aaa"},
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["/usr/bin:/bin:/opt/bin", "/usr/lib", "a.b", "xy"]
+    assert [d.code for d in result.diagnostics] == ["D2S002", "D2S025"]
+    assert "\0" not in result.definition
+
+
+@pytest.mark.parametrize("value", ["{{{ x }}", "${{{ x }}", "{{{{", "a{{{b}}}"])
+def test_runs_of_braces_leave_no_placeholder(value, tmp_path):
+    definition = convert("FROM busybox\nENV E=%s\n" % word(value)).definition
+    assert def_problems(definition) == []
+    environment, post_env, _ = host_view(definition, tmp_path)
+    assert environment.get("E") == value and post_env.get("E") == value

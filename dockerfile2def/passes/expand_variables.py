@@ -111,6 +111,11 @@ def _expand_stage(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> None:
             for flag in instruction.flags:
                 if flag.name == "mount" and flag.value:
                     flag.value = _expand_mount(flag.value, word)
+        if scope.approximated:
+            ctx.warn("D2S025", "%s: only the base image sets %s, and d2s could not read its config: a "
+                     "substitution with no POSIX shell form is made as if unset" % (instruction.keyword, ", ".join(scope.approximated)),
+                     instruction.span.line, instruction.span.column)
+            scope.approximated.clear()
         scope.end_instruction()
 
 

@@ -20,6 +20,7 @@ from ..conversion import Context
 from ..ir import Copy, Dockerfile, Run, StagedSource
 from ..errors import D2SError
 from ..patterns import IgnoreMatcher, PatternError, find_ignore_file, read_ignore_file
+from .scope import DEFERRED, has_deferred, show_deferred
 
 STAGING = "/.d2s"
 _URL = re.compile(r"^https?://", re.I)
@@ -100,6 +101,7 @@ def _plan(dockerfile, copy: Copy, ctx: Context, ignore, stage_names, image_stage
                 else heredoc.body
             plan.append(StagedSource("heredoc", heredoc.name, staged, heredoc.name, body=body, mode="0644"))
             continue
+        source = _as_if_unset(source, copy, ctx)
         if source_flag is not None and source_flag.value:
             plan.append(_from_stage(dockerfile, source_flag.value, source, staged, stage_names, image_stages))
             continue
@@ -111,6 +113,22 @@ def _plan(dockerfile, copy: Copy, ctx: Context, ignore, stage_names, image_stage
             continue
         plan.extend(_context_sources(copy, source, staged, ctx, ignore, add))
     return plan
+
+
+def _as_if_unset(source: str, copy: Copy, ctx: Context) -> str:
+    """A source path naming a variable only the unread base image sets: files are chosen when
+    converting, where no shell can resolve it, so it is taken as unset (D2S025)."""
+    if not has_deferred(source):
+        return source
+    names = sorted({found.group(1) for found in DEFERRED.finditer(source)})
+    ctx.warn("D2S025", "%s source %s: only the base image sets %s, and d2s could not read its config: taken "
+             "as unset" % (copy.keyword, show_deferred(source), ", ".join(names)), copy.span.line, copy.span.column)
+
+    def unset(found):
+        modifier = found.group(2) or ""
+        return modifier.lstrip(":")[1:] if modifier.lstrip(":")[:1] == "-" else ""
+
+    return DEFERRED.sub(unset, source)
 
 
 def _plan_mounts(dockerfile, run: Run, ctx: Context, ignore, stage_names, image_stages) -> None:

@@ -8,10 +8,17 @@ from ..conversion import Context
 # A reference to a variable only the base image can know, kept for the shell to resolve. NUL
 # brackets it: no Dockerfile text or build argument can hold a NUL (both are refused), so a
 # marker is never confused with a value.
+# A marker may carry a POSIX modifier with a plain word (``${NAME:-/usr}``, ``${PATH:+${PATH}:}``,
+# ``${V%.*}``): see expand.py, which makes them.
 DEFERRED_OPEN = "\0"
 DEFERRED_CLOSE = "\0"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-DEFERRED = re.compile(DEFERRED_OPEN + "([A-Za-z_][A-Za-z0-9_]*)" + DEFERRED_CLOSE)
+DEFERRED = re.compile(DEFERRED_OPEN + r"([A-Za-z_][A-Za-z0-9_]*)((?::?[-+]|##?|%%?)[^\0]*)?" + DEFERRED_CLOSE)
+
+
+def show_deferred(text: str) -> str:
+    """``text`` with markers written as the shell references they stand for (``${NAME...}``)."""
+    return DEFERRED.sub(lambda m: "${%s%s}" % (m.group(1), m.group(2) or ""), text) if DEFERRED_OPEN in text else text
 
 
 def base_config(image: str, ctx: Context) -> Optional[dict]:
@@ -50,6 +57,9 @@ class Scope:
         self.env = config_env(config)  # ENV, base image first
         self.args = {}  # ARGs in scope with a value
         self.pending = []  # (is_env, name, value) of the current instruction
+        # Variables of the current instruction whose modifier could not be kept for the shell
+        # (expand.py): expanded as unset, and reported (D2S025).
+        self.approximated = []
 
     def declare_arg(self, name: str, value: Optional[str]) -> None:
         self.pending.append((False, name, value))
