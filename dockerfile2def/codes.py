@@ -17,7 +17,7 @@ CODES = {
     "D2S011": "RUN --network/--security cannot be enforced in %post",
     "D2S012": "COPY/ADD --link has no Apptainer equivalent (the result is the same)",
     "D2S013": "ADD from a URL is fetched once, not at every build",
-    "D2S014": "ADD from a git repository is cloned when the image is built",
+    "D2S014": "ADD from a git repository is checked out once, not at every build",
     "D2S015": "files under /tmp or /var/tmp are hidden at run time by the host's",
     "D2S016": "parser directive has no effect in the conversion",
     "D2S017": "a COPY/ADD source matched nothing",

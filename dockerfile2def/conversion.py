@@ -21,6 +21,8 @@ class Context:
     config_loader: Optional[Callable[[str], Optional[dict]]] = None
     # Downloads ADD <url> when converting (download.fetch); None: %setup downloads at build time.
     downloader: Optional[Callable[..., str]] = None
+    # Checks out ADD <git repository> when converting (download.clone); None: %setup clones it.
+    cloner: Optional[Callable[..., str]] = None
     # Files d2s itself writes into the context (the .def, the image): never copied into the image.
     own_outputs: List[str] = field(default_factory=list)
     diagnostics: List[Diagnostic] = field(default_factory=list)
@@ -83,10 +85,11 @@ def convert(
     if lookup_base:
         from .registry import load_config
 
-        from .download import fetch
+        from .download import clone, fetch
 
         ctx.config_loader = load_config
         ctx.downloader = fetch
+        ctx.cloner = clone
     # The cyclic garbage collector is paused while converting: a conversion makes no cycles worth
     # collecting early, and the collector's passes over a growing parse tree made a 10 MB
     # Dockerfile twice as slow per byte as a 1 MB one.

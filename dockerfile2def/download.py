@@ -1,4 +1,4 @@
-"""ADD <url>: download the file when converting, into the build context, as BuildKit would fetch it.
+"""ADD <url> and ADD <git repository>: fetched when converting, into the build context, as BuildKit would.
 
 The file lands in ``<context>/.d2s-downloads/<key>/<name>`` (``key`` from the URL), where the
 definition's %setup copies it from: the build host needs neither network nor curl. The mtime is the
@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -107,3 +108,98 @@ def _remove(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+GIT_TIMEOUT = 600
+
+
+def clone(source: str, context_dir: str, checksum: Optional[str] = None, keep_git_dir: bool = False) -> str:
+    """Check out a git source (``URL#ref:subdir``, BuildKit's form) when converting; the tree's path
+    relative to the context. Reused while the remote ref still names the same commit."""
+    url, ref, subdir, keep = git_parts(source)
+    keep = keep or keep_git_dir
+    key = hashlib.sha256(("%s\0%s" % (source, keep)).encode("utf-8")).hexdigest()[:20]
+    folder = os.path.join(context_dir, FOLDER, key)
+    tree = os.path.join(folder, "tree")
+    meta_path = os.path.join(folder, ".meta.json")
+    remote = _remote_commit(url, ref)
+    meta = _read_meta(meta_path) if os.path.isdir(tree) else {}
+    if remote is None or meta.get("commit") != remote or meta.get("source") != source:
+        os.makedirs(folder, exist_ok=True)
+        work = tempfile.mkdtemp(dir=folder, prefix=".partial-")
+        try:
+            checkout = os.path.join(work, "repo")
+            _git(["clone", "--quiet", "--no-checkout", "--", url, checkout])
+            _git(["-C", checkout, "checkout", "--quiet", "--detach", ref or "HEAD", "--"])
+            _git(["-C", checkout, "submodule", "--quiet", "update", "--init", "--recursive"])
+            commit = _git(["-C", checkout, "rev-parse", "HEAD"]).strip()
+            if not keep:
+                shutil.rmtree(os.path.join(checkout, ".git"))
+            chosen = os.path.normpath(os.path.join(checkout, subdir)) if subdir else checkout
+            inside = chosen == checkout or chosen.startswith(checkout + os.sep)
+            if not inside or not os.path.isdir(chosen):
+                raise DownloadError("%s: no folder %r in the repository" % (url, subdir))
+            _git_modes(chosen)
+            old = tree + ".old"
+            if os.path.isdir(tree):
+                os.replace(tree, old)
+            os.replace(chosen, tree)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        meta = {"source": source, "commit": commit}
+        with open(meta_path, "w", encoding="utf-8") as out:
+            json.dump(meta, out)
+    if checksum and not meta["commit"].startswith(checksum.lower()):
+        raise ChecksumError("expected checksum to match %s, got %s" % (checksum, meta["commit"]))
+    return os.path.relpath(tree, context_dir).replace(os.sep, "/")
+
+
+def git_parts(source: str):
+    """(url, ref, subdir, keep_git_dir) of BuildKit's ``URL#ref:subdir`` or ``URL?ref=..&subdir=..``."""
+    url, _, fragment = source.partition("#")
+    ref, _, subdir = fragment.partition(":")
+    url, _, query = url.partition("?")
+    params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+    ref = params.get("ref") or params.get("tag") or params.get("branch") or ref
+    subdir = params.get("subdir") or subdir
+    keep = params.get("keep-git-dir", "").lower() in ("1", "true")
+    return url, ref, subdir.strip("/"), keep
+
+
+def _remote_commit(url: str, ref: str) -> Optional[str]:
+    """The commit ``ref`` names on the remote now (None: a commit id, or the remote cannot tell)."""
+    if ref and len(ref) == 40 and all(c in "0123456789abcdef" for c in ref.lower()):
+        return ref.lower()
+    out = _git(["ls-remote", "--", url, ref or "HEAD"])
+    lines = [line.split("\t") for line in out.splitlines() if "\t" in line]
+    for wanted in ("refs/tags/%s^{}" % ref, "refs/tags/%s" % ref, "refs/heads/%s" % ref, ref or "HEAD"):
+        for commit, name in lines:
+            if name == wanted:
+                return commit
+    return None
+
+
+def _git(args) -> str:
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", LC_ALL="C")
+    try:
+        done = subprocess.run(["git"] + args, capture_output=True, text=True, timeout=GIT_TIMEOUT, env=env,
+                              stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise DownloadError("git is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise DownloadError("git %s took longer than %d s" % (args[0], GIT_TIMEOUT)) from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1]
+        raise DownloadError("git %s: %s" % (args[0] if args[0] != "-C" else args[2], last))
+    return done.stdout
+
+
+def _git_modes(root: str) -> None:
+    """BuildKit's modes for a git source: 0755 folders and executables, 0644 other files."""
+    for folder, dirs, files in os.walk(root):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)

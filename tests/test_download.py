@@ -4,6 +4,7 @@ import hashlib
 import http.server
 import os
 import threading
+import time
 from email.utils import formatdate
 
 import pytest
@@ -148,3 +149,98 @@ def test_an_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch):
         httpd.shutdown()
     leftovers = [p.name for p in (tmp_path / ".d2s-downloads").rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+# -- ADD <git repository>, against a real `git daemon` on loopback ------------------------------------------
+
+def _git(*args, cwd=None):
+    import subprocess
+
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@example.com")
+    return subprocess.run(["git"] + list(args), cwd=cwd, env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def repository(tmp_path):
+    """(url, commit of tag v1) of a repository served by `git daemon` on a free loopback port."""
+    import socket
+    import subprocess
+
+    served = tmp_path / "served"
+    work = served / "project"
+    (work / "sub").mkdir(parents=True)
+    (work / "README").write_text("v1\n")
+    (work / "sub" / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    os.chmod(work / "sub" / "run.sh", 0o775)
+    _git("init", "--quiet", "-b", "main", cwd=work)
+    _git("add", ".", cwd=work)
+    _git("commit", "--quiet", "-m", "v1", cwd=work)
+    _git("tag", "v1", cwd=work)
+    commit = _git("rev-parse", "HEAD", cwd=work)
+    (work / "README").write_text("v2\n")
+    _git("commit", "--quiet", "-am", "v2", cwd=work)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+                               "--port=%d" % port, "--base-path=%s" % served, str(served)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = "git://127.0.0.1:%d/project" % port
+    for _ in range(100):
+        try:
+            _git("ls-remote", url)
+            break
+        except Exception:
+            time.sleep(0.05)
+    yield url, commit, work
+    daemon.terminate()
+    daemon.wait()
+
+
+def test_a_git_source_is_checked_out_when_converting(repository, tmp_path):
+    url, commit, _ = repository
+    context = tmp_path / "ctx"
+    context.mkdir()
+    text = "FROM busybox\nADD %s#v1:sub /src/\nADD --checksum=%s %s#v1 /all/\n" % (url, commit[:12], url)
+    result = convert(text, context=str(context), lookup_base=True, base_configs={"busybox": {}})
+    trees = sorted((context / ".d2s-downloads").glob("*/tree"))
+    assert len(trees) == 2
+    sub = [t for t in trees if (t / "run.sh").exists()][0]
+    whole = [t for t in trees if t != sub][0]
+    assert os.stat(sub / "run.sh").st_mode & 0o777 == 0o755  # BuildKit's modes: 755 / 644
+    assert (whole / "README").read_text() == "v1\n" and not (whole / ".git").exists()
+    assert os.stat(whole / "README").st_mode & 0o777 == 0o644
+    for tree in trees:
+        assert "cp -a %s/. " % tree.relative_to(context).as_posix() in result.definition
+    assert "git clone" not in result.definition
+    assert [d.code for d in result.diagnostics] == ["D2S014", "D2S014"]
+
+
+def test_a_git_checksum_mismatch_is_a_located_error(repository, tmp_path):
+    url, commit, _ = repository
+    text = "FROM busybox\nADD --checksum=%s %s#main /all/\n" % (commit[:12], url)  # main moved on to v2
+    with pytest.raises(D2SError) as info:
+        convert(text, context=str(tmp_path), lookup_base=True, base_configs={"busybox": {}})
+    assert info.value.line == 2 and "expected checksum to match" in str(info.value)
+
+
+def test_a_new_commit_is_checked_out_by_a_new_conversion(repository, tmp_path):
+    url, _, work = repository
+    text = "FROM busybox\nADD %s#main /all/\n" % url
+    convert(text, context=str(tmp_path), lookup_base=True, base_configs={"busybox": {}})
+    tree = list((tmp_path / ".d2s-downloads").glob("*/tree"))[0]
+    assert (tree / "README").read_text() == "v2\n"
+    (work / "README").write_text("v3\n")
+    _git("commit", "--quiet", "-am", "v3", cwd=work)
+    convert(text, context=str(tmp_path), lookup_base=True, base_configs={"busybox": {}})
+    assert (tree / "README").read_text() == "v3\n"
+
+
+def test_an_unreachable_repository_falls_back_to_the_build_host(tmp_path):
+    text = "FROM busybox\nADD git://127.0.0.1:1/nothing.git /src/\n"
+    result = convert(text, context=str(tmp_path), lookup_base=True, base_configs={"busybox": {}})
+    assert "git clone --quiet" in result.definition
+    message = [d.message for d in result.diagnostics if d.code == "D2S014"][0]
+    assert "could not check it out (git" in message

@@ -54,9 +54,9 @@ def _downloads_folder(ctx: Context) -> str:
 
 
 def _downloads(dockerfile: Dockerfile, ctx: Context) -> bool:
-    """True when converting will download an ADD <url> into the context."""
+    """True when converting will fetch an ADD <url> or <git repository> into the context."""
     return ctx.downloader is not None and any(
-        isinstance(i, Copy) and i.keyword.upper() == "ADD" and any(_URL.match(s) and not _GIT.match(s) for s in i.sources)
+        isinstance(i, Copy) and i.keyword.upper() == "ADD" and any(_URL.match(s) or _GIT.match(s) for s in i.sources)
         for stage in dockerfile.stages for i in stage.instructions)
 
 
@@ -105,7 +105,7 @@ def _plan(dockerfile, copy: Copy, ctx: Context, ignore, stage_names, image_stage
         if source_flag is not None and source_flag.value:
             plan.append(_from_stage(dockerfile, source_flag.value, source, staged, stage_names, image_stages))
             continue
-        if _URL.match(source) or source.startswith("git@"):
+        if _URL.match(source) or _GIT.match(source):
             if not add:
                 kind = "a git ref" if _GIT.match(source) else "a URL"
                 raise ctx.error("source can't be %s for COPY" % kind, line, copy.span.column)
@@ -201,12 +201,27 @@ def _from_stage(dockerfile, ref, source, staged, stage_names, image_stages) -> S
 def _remote(copy: Copy, source: str, staged: str, ctx: Context) -> StagedSource:
     checksum = copy.flag("checksum")
     if _GIT.match(source) and not source.lower().endswith((".tar", ".gz", ".tgz")):
-        ctx.warn("D2S014", "ADD %s is cloned on the build host by %%setup (git must be installed there)" % source,
-                 copy.span.line, copy.span.column)
         keep = copy.flag("keep-git-dir")
+        keep_git_dir = keep is not None and (keep.value or "true").lower() == "true"
+        why = "d2s was run with --offline"
+        if ctx.cloner is not None and ctx.context_dir is not None:
+            from ..download import ChecksumError, DownloadError
+
+            try:
+                path = ctx.cloner(source, ctx.context_dir, checksum.value if checksum else None, keep_git_dir)
+            except ChecksumError as err:  # BuildKit fails the build
+                raise ctx.error("ADD %s: %s" % (source, err), copy.span.line, copy.span.column)
+            except DownloadError as err:
+                why = "d2s could not check it out (%s)" % err
+            else:
+                ctx.warn("D2S014", "ADD %s was checked out when converting, into %s; the build copies it from "
+                         "there (a later commit needs a new conversion)" % (source, path),
+                         copy.span.line, copy.span.column)
+                return StagedSource("download", path, staged, "", directory=True)
+        ctx.warn("D2S014", "ADD %s is cloned on the build host by %%setup (git must be installed there): %s"
+                 % (source, why), copy.span.line, copy.span.column)
         return StagedSource("git", source, staged, "", directory=True,
-                            checksum=checksum.value if checksum else None,
-                            keep_git_dir=keep is not None and (keep.value or "true").lower() == "true")
+                            checksum=checksum.value if checksum else None, keep_git_dir=keep_git_dir)
     name = posixpath.basename(source.split("?", 1)[0].split("#", 1)[0].rstrip("/")) or "__unnamed__"
     if "://" in source and source.split("://", 1)[1].count("/") == 0:
         name = "__unnamed__"
@@ -421,6 +436,8 @@ def _setup_download(item: StagedSource) -> List[str]:
     from ..shell import quote
 
     target = '"$R"%s' % quote(item.staged)
+    if item.directory:  # a git checkout: its contents
+        return ["mkdir -p %s && cp -a %s/. %s/" % (target, quote(item.source), target)]
     return ["mkdir -p %s && cp -p %s %s && chmod 600 %s" % (quote_parent(target), quote(item.source), target, target)]
 
 
@@ -444,14 +461,11 @@ def _setup_url(item: StagedSource) -> List[str]:
 def _setup_git(item: StagedSource) -> List[str]:
     from ..shell import quote
 
+    from ..download import git_parts
+
     target = '"$R"%s' % quote(item.staged)
-    url, _, fragment = item.source.partition("#")
-    ref, _, subdir = fragment.partition(":")
-    url, _, query = url.partition("?")
-    params = dict(p.partition("=")[::2] for p in query.split("&") if p)
-    ref = params.get("ref") or params.get("tag") or params.get("branch") or ref
-    subdir = params.get("subdir") or subdir
-    keep = params.get("keep-git-dir", "").lower() in ("1", "true") or item.keep_git_dir
+    url, ref, subdir, keep = git_parts(item.source)
+    keep = keep or item.keep_git_dir
     lines = ["git clone --quiet %s %s" % (quote(url), target)]
     if ref:
         lines.append("git -C %s checkout --quiet %s" % (target, quote(ref)))
