@@ -587,7 +587,10 @@ def _make_transformer():
             super().__init__(visit_tokens=False)
             self.escape = escape
             self.path = path
-            self.problems: Dict[int, D2SError] = {}
+            # id(node) -> (node, error); holding the node keeps its id from being reused by a later
+            # node of the same line (an ONBUILD trigger is replaced and freed), which once gave a
+            # stale error to another instruction.
+            self.problems: Dict[int, Tuple[Instruction, D2SError]] = {}
             self.logical: Optional[LogicalLine] = None
             self.line_text = ""
             self.lead = 0
@@ -610,7 +613,7 @@ def _make_transformer():
 
         def problem(self, node: Instruction, message: str, pos) -> Instruction:
             if id(node) not in self.problems:
-                self.problems[id(node)] = self.fail(message, pos)
+                self.problems[id(node)] = (node, self.fail(message, pos))
             return node
 
         # pieces ----------------------------------------------------------------------------------
@@ -1061,7 +1064,7 @@ def _read(text: str, path: str):
                 node.span = Span(node.span.line, node.span.column, logical.end_line)
                 if target is not node:
                     target.span = Span(target.span.line, target.span.column, logical.end_line)
-        nodes.append((node, transformer.problems.pop(id(node), None)))
+        nodes.append((node, transformer.problems.pop(id(node), (None, None))[1]))
         transformer.problems.clear()
     if not nodes:
         raise D2SError("file with no instructions", max(source.count, 1), 1, path)

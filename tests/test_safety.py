@@ -1202,3 +1202,15 @@ def test_runs_of_braces_leave_no_placeholder(value, tmp_path):
     assert def_problems(definition) == []
     environment, post_env, _ = host_view(definition, tmp_path)
     assert environment.get("E") == value and post_env.get("E") == value
+
+
+def test_nested_onbuild_errors_are_the_same_every_time():
+    """Found by the long fuzz run: a freed ONBUILD trigger's id was reused, and its stale error was
+    given to another instruction, depending on the allocator."""
+    text = "FROM busybox\nONBUILD ONBUILD RUNN x\n"
+    errors = set()
+    for _ in range(5):
+        with pytest.raises(D2SError) as info:
+            convert(text)
+        errors.add(str(info.value))
+    assert errors == {"Dockerfile:2:9: error: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"}
