@@ -258,6 +258,10 @@ class StageWriter:
         for declaration in instruction.declarations:
             # An ENV of the same name wins over the ARG, in RUN's environment too.
             if declaration.value is not None and declaration.name not in self.env_set:
+                if not _valid_name(declaration.name):
+                    self.ctx.warn("D2S019", "ARG name %r is not a shell variable name; it is not set in %%post"
+                                  % declaration.name, instruction.span.line, instruction.span.column)
+                    continue
                 lines.append("export %s=%s" % (declaration.name, quote(declaration.value)))
         return lines
 

@@ -1214,3 +1214,12 @@ def test_nested_onbuild_errors_are_the_same_every_time():
             convert(text)
         errors.add(str(info.value))
     assert errors == {"Dockerfile:2:9: error: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"}
+
+
+def test_an_arg_name_that_is_no_shell_name_is_left_out_with_a_warning():
+    """Found by the long fuzz run: ARG a=x {{\\ x\\ }}=y exported a live {{ x }} placeholder."""
+    result = convert("FROM busybox\nARG a=x {{\\ x\\ }}=y\nRUN true\n")
+    assert def_problems(result.definition) == []
+    exports = [line.strip() for line in result.definition.splitlines() if line.strip().startswith("export ")]
+    assert "export a=x" in exports and not any("{{" in line for line in exports)
+    assert [d.code for d in result.diagnostics if d.code == "D2S019"] == ["D2S019"]
