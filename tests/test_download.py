@@ -100,7 +100,7 @@ def test_an_unreachable_url_falls_back_to_the_build_host(server, tmp_path):
     result = convert(text, context=str(tmp_path), lookup_base=True, base_configs={"busybox": {}})
     assert "curl -fsSLR" in result.definition
     message = [d.message for d in result.diagnostics if d.code == "D2S013"][0]
-    assert "could not download it (HTTP 404" in message
+    assert "could not fetch it (HTTP 404" in message
 
 
 def test_offline_makes_no_request(server, tmp_path):
@@ -243,4 +243,4 @@ def test_an_unreachable_repository_falls_back_to_the_build_host(tmp_path):
     result = convert(text, context=str(tmp_path), lookup_base=True, base_configs={"busybox": {}})
     assert "git clone --quiet" in result.definition
     message = [d.message for d in result.diagnostics if d.code == "D2S014"][0]
-    assert "could not check it out (git" in message
+    assert "could not fetch it (git" in message

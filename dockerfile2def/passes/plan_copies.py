@@ -200,50 +200,46 @@ def _from_stage(dockerfile, ref, source, staged, stage_names, image_stages) -> S
 
 def _remote(copy: Copy, source: str, staged: str, ctx: Context) -> StagedSource:
     checksum = copy.flag("checksum")
+    digest = checksum.value if checksum else None
     if _GIT.match(source) and not source.lower().endswith((".tar", ".gz", ".tgz")):
         keep = copy.flag("keep-git-dir")
         keep_git_dir = keep is not None and (keep.value or "true").lower() == "true"
-        why = "d2s was run with --offline"
-        if ctx.cloner is not None and ctx.context_dir is not None:
-            from ..download import ChecksumError, DownloadError
-
-            try:
-                path = ctx.cloner(source, ctx.context_dir, checksum.value if checksum else None, keep_git_dir)
-            except ChecksumError as err:  # BuildKit fails the build
-                raise ctx.error("ADD %s: %s" % (source, err), copy.span.line, copy.span.column)
-            except DownloadError as err:
-                why = "d2s could not check it out (%s)" % err
-            else:
-                ctx.warn("D2S014", "ADD %s was checked out when converting, into %s; the build copies it from "
-                         "there (a later commit needs a new conversion)" % (source, path),
-                         copy.span.line, copy.span.column)
-                return StagedSource("download", path, staged, "", directory=True)
+        path, why = _fetch_now(ctx.cloner, copy, source, ctx, digest, keep_git_dir)
+        if path is not None:
+            ctx.warn("D2S014", "ADD %s was checked out when converting, into %s; the build copies it from "
+                     "there (a later commit needs a new conversion)" % (source, path),
+                     copy.span.line, copy.span.column)
+            return StagedSource("download", path, staged, "", directory=True)
         ctx.warn("D2S014", "ADD %s is cloned on the build host by %%setup (git must be installed there): %s"
                  % (source, why), copy.span.line, copy.span.column)
-        return StagedSource("git", source, staged, "", directory=True,
-                            checksum=checksum.value if checksum else None, keep_git_dir=keep_git_dir)
+        return StagedSource("git", source, staged, "", directory=True, checksum=digest, keep_git_dir=keep_git_dir)
     name = posixpath.basename(source.split("?", 1)[0].split("#", 1)[0].rstrip("/")) or "__unnamed__"
     if "://" in source and source.split("://", 1)[1].count("/") == 0:
         name = "__unnamed__"
-    digest = checksum.value if checksum else None
-    why = "d2s was run with --offline"
-    if ctx.downloader is not None and ctx.context_dir is not None:
-        from ..download import ChecksumError, DownloadError
-
-        try:
-            path = ctx.downloader(source, ctx.context_dir, name, digest)
-        except ChecksumError as err:  # BuildKit fails the build
-            raise ctx.error("ADD %s: %s" % (source, err), copy.span.line, copy.span.column)
-        except DownloadError as err:
-            why = "d2s could not download it (%s)" % err
-        else:
-            ctx.warn("D2S013", "ADD %s was downloaded when converting, into %s; the build copies it from there "
-                     "(a later change on the server needs a new conversion)" % (source, path),
-                     copy.span.line, copy.span.column)
-            return StagedSource("download", path, staged, name, mode="0600")
+    path, why = _fetch_now(ctx.downloader, copy, source, ctx, name, digest)
+    if path is not None:
+        ctx.warn("D2S013", "ADD %s was downloaded when converting, into %s; the build copies it from there "
+                 "(a later change on the server needs a new conversion)" % (source, path),
+                 copy.span.line, copy.span.column)
+        return StagedSource("download", path, staged, name, mode="0600")
     ctx.warn("D2S013", "ADD %s is downloaded on the build host by %%setup (curl or wget must be installed): %s"
              % (source, why), copy.span.line, copy.span.column)
     return StagedSource("url", source, staged, name, checksum=digest, mode="0600")
+
+
+def _fetch_now(fetch, copy: Copy, source: str, ctx: Context, *args):
+    """(path in the context, "") when ``fetch`` (download.fetch or clone) got the source now;
+    (None, why not) when the build host has to."""
+    if fetch is None or ctx.context_dir is None:
+        return None, "d2s was run with --offline"
+    from ..download import ChecksumError, DownloadError
+
+    try:
+        return fetch(source, ctx.context_dir, *args), ""
+    except ChecksumError as err:  # BuildKit fails the build
+        raise ctx.error("ADD %s: %s" % (source, err), copy.span.line, copy.span.column)
+    except DownloadError as err:
+        return None, "d2s could not fetch it (%s)" % err
 
 
 def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore, add) -> List[StagedSource]:
