@@ -379,7 +379,10 @@ def grammar_parser(escape: str = "\\"):
     for part in ("dockerfile.lark", "dockerfile_backtick.lark"):
         with open(os.path.join(folder, part), "rb") as handle:
             digest.update(handle.read())
-    options = dict(parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
+    # No propagate_positions: the transformer reads token offsets only, never a tree's meta, and the
+    # position bookkeeping was a sixth of the parse time.
+    options = dict(parser="lalr", lexer="contextual", propagate_positions=False, maybe_placeholders=False)
+    digest.update(repr(sorted(options.items())).encode())  # another cache file when the options change
     cache_folder = _cache_folder()
     final = temporary = None
     if cache_folder:
