@@ -17,6 +17,7 @@ what its instruction layer rejects (unknown instructions and flags, argument cou
 first offending instruction. Values stay raw: quotes are kept and nothing is expanded.
 """
 
+import _thread
 import hashlib
 import json
 import os
@@ -332,8 +333,6 @@ def _is_heredoc_word(word: str) -> bool:
 # -- the grammar -----------------------------------------------------------------------------------
 
 _PARSERS: Dict[str, object] = {}
-_TREES: Dict[Tuple[str, str], object] = {}  # memo: (escape, trimmed line) -> parse tree
-_TREE_LIMIT = 8192
 
 
 def _grammar_folder() -> str:
@@ -362,6 +361,9 @@ def _cache_folder() -> Optional[str]:
 
 def grammar_parser(escape: str = "\\"):
     """The LALR parser for logical lines, built once per escape character.
+
+    It runs its :class:`_ToIR` transformer (``parser.options.transformer``) as it parses: ``parse``
+    returns the IR instruction, with no parse tree built and walked again.
 
     The compiled grammar is cached on disk (``$XDG_CACHE_HOME/d2s`` or ``~/.cache/d2s``) under a
     name that changes with the grammar files and the Lark version; it is written to a temporary
@@ -393,7 +395,7 @@ def grammar_parser(escape: str = "\\"):
         else:
             temporary = "%s.%d.tmp" % (final, os.getpid())
             options["cache"] = temporary
-    parser = lark.Lark.open(os.path.join(folder, name), **options)
+    parser = lark.Lark.open(os.path.join(folder, name), transformer=_transformer_class()(escape), **options)
     if temporary:
         try:
             os.replace(temporary, final)
@@ -404,17 +406,6 @@ def grammar_parser(escape: str = "\\"):
                 pass
     _PARSERS[escape] = parser
     return parser
-
-
-def _tree(text: str, escape: str):
-    key = (escape, text)
-    tree = _TREES.get(key)
-    if tree is None:
-        tree = grammar_parser(escape).parse(text)
-        if len(_TREES) >= _TREE_LIMIT:
-            _TREES.clear()
-        _TREES[key] = tree
-    return tree
 
 
 # -- values ----------------------------------------------------------------------------------------
@@ -576,7 +567,7 @@ class _Problem(Exception):
 
 
 def _make_transformer():
-    from lark import Transformer
+    from lark import Transformer, Tree
 
     class ToIR(Transformer):
         """Builds the IR instruction of one logical line from its parse tree.
@@ -586,10 +577,10 @@ def _make_transformer():
         ONBUILD is parsed but not checked (BuildKit checks it in the downstream build).
         """
 
-        def __init__(self, escape: str, path: str):
+        def __init__(self, escape: str):
             super().__init__(visit_tokens=False)
             self.escape = escape
-            self.path = path
+            self.path = "Dockerfile"  # set for each file by _read
             self.problems: Dict[int, D2SError] = {}
             self.logical: Optional[LogicalLine] = None
             self.line_text = ""
@@ -712,7 +703,7 @@ def _make_transformer():
                                 token.start_pos)
             return ExecForm(argv) if argv is not None else ShellForm(str(token))
 
-        def _list(self, words):
+        def _list_form(self, words):  # not `_list`: that is a grammar rule's name
             """parseMaybeJSONToList: a JSON array, else the whitespace-separated words."""
             if words and words[0].startswith("["):
                 try:
@@ -829,7 +820,7 @@ def _make_transformer():
         def _copy(self, name, children):
             keyword, flags, words, span = self._split(children)
             node = Copy(name, span, flags, original=self._original(keyword))
-            paths, node.json = self._list(words)
+            paths, node.json = self._list_form(words)
             if paths:
                 node.sources, node.destination = paths[:-1], paths[-1]
             if len(paths) < 2:
@@ -851,7 +842,7 @@ def _make_transformer():
         def volume(self, children):
             keyword, flags, words, span = self._split(children)
             node = Volume("VOLUME", span, flags, original=self._original(keyword))
-            node.paths, node.json = self._list(words)
+            node.paths, node.json = self._list_form(words)
             if not node.paths and not node.json:
                 return self.problem(node, "VOLUME requires at least one argument", keyword.start_pos)
             if not node.paths:
@@ -964,6 +955,10 @@ def _make_transformer():
             return children[0]
 
         def __default__(self, data, children, meta):
+            # Called while parsing: the rules named _x are inlined into their parent, which takes
+            # their children from a tree.
+            if data.startswith("_"):
+                return Tree(data, children)
             raise AssertionError("no IR for %s" % data)
 
     return ToIR
@@ -1024,10 +1019,19 @@ def instructions(text: str, path: str = "Dockerfile") -> List[Tuple[Instruction,
     return _read(text, path)[0]
 
 
+# The grammar's transformer keeps the state of the file being read: one file at a time.
+_READING = _thread.allocate_lock()
+
+
 def _read(text: str, path: str):
     _check_text(text, path)
+    with _READING:
+        return _read_locked(text, path)
+
+
+def _read_locked(text: str, path: str):
     source = _Source(text, path)
-    transformer = None
+    parser = transformer = None
     nodes: List[Tuple[Instruction, Optional[D2SError]]] = []
     while True:
         logical = source.next_logical()
@@ -1035,7 +1039,10 @@ def _read(text: str, path: str):
             break
         escape = source.escape
         if transformer is None or transformer.escape != escape:
-            transformer = _transformer_class()(escape, path)
+            parser = grammar_parser(escape)
+            transformer = parser.options.transformer
+            transformer.path = path
+            transformer.problems.clear()
         trimmed = logical.text.strip(GO_SPACE)
         if not trimmed:
             # A line of nothing but continuations: BuildKit keeps an instruction with no name.
@@ -1047,7 +1054,7 @@ def _read(text: str, path: str):
         transformer.logical = logical
         transformer.line_text = trimmed
         transformer.lead = len(logical.text) - len(logical.text.lstrip(GO_SPACE))
-        node = _transform(transformer, _tree(trimmed, escape))
+        node = parser.parse(trimmed)
         target = _heredoc_target(node)
         if target is not None and "<<" in logical.text:
             try:
@@ -1069,17 +1076,6 @@ def _read(text: str, path: str):
     if not nodes:
         raise D2SError("file with no instructions", max(source.count, 1), 1, path)
     return nodes, source
-
-
-def _transform(transformer, tree) -> Instruction:
-    from lark.exceptions import VisitError
-
-    try:
-        return transformer.transform(tree)
-    except VisitError as err:
-        if isinstance(err.orig_exc, D2SError):
-            raise err.orig_exc
-        raise
 
 
 def _assemble(nodes, source: _Source, path: str) -> Dockerfile:
