@@ -18,9 +18,7 @@ first offending instruction. Values stay raw: quotes are kept and nothing is exp
 """
 
 import _thread
-import hashlib
 import json
-import os
 import re
 from typing import Dict, List, Optional, Tuple
 
@@ -335,76 +333,23 @@ def _is_heredoc_word(word: str) -> bool:
 _PARSERS: Dict[str, object] = {}
 
 
-def _grammar_folder() -> str:
-    try:
-        from importlib import resources
-
-        folder = resources.files("dockerfile2def.grammar")
-        path = os.fspath(folder)  # a real folder for every normal install
-        if os.path.isfile(os.path.join(path, "dockerfile.lark")):
-            return path
-    except (ImportError, TypeError, AttributeError, ModuleNotFoundError):
-        pass
-    # A source checkout used without installing: grammar/ beside the package.
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "grammar")
-
-
-def _cache_folder() -> Optional[str]:
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(root, "d2s")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError:
-        return None
-    return folder if os.access(folder, os.W_OK | os.X_OK) else None
-
-
 def grammar_parser(escape: str = "\\"):
     """The LALR parser for logical lines, built once per escape character.
 
+    It is Lark's stand-alone parser generated from ``grammar/dockerfile.lark`` (or its backtick
+    variant) by ``tools/generate_parsers.py``: the .lark files are the source of truth, and the
+    generated module spares every start-up the import of lark and the loading of a compiled grammar.
     It runs its :class:`_ToIR` transformer (``parser.options.transformer``) as it parses: ``parse``
     returns the IR instruction, with no parse tree built and walked again.
-
-    The compiled grammar is cached on disk (``$XDG_CACHE_HOME/d2s`` or ``~/.cache/d2s``) under a
-    name that changes with the grammar files and the Lark version; it is written to a temporary
-    file and renamed, so concurrent runs never read half a cache. Without a writable cache folder
-    the grammar is simply compiled in memory.
     """
     parser = _PARSERS.get(escape)
-    if parser is not None:
-        return parser
-    import lark
-
-    folder = _grammar_folder()
-    name = "dockerfile_backtick.lark" if escape == "`" else "dockerfile.lark"
-    digest = hashlib.sha256(lark.__version__.encode())
-    for part in ("dockerfile.lark", "dockerfile_backtick.lark"):
-        with open(os.path.join(folder, part), "rb") as handle:
-            digest.update(handle.read())
-    # No propagate_positions: the transformer reads token offsets only, never a tree's meta, and the
-    # position bookkeeping was a sixth of the parse time.
-    options = dict(parser="lalr", lexer="contextual", propagate_positions=False, maybe_placeholders=False)
-    digest.update(repr(sorted(options.items())).encode())  # another cache file when the options change
-    cache_folder = _cache_folder()
-    final = temporary = None
-    if cache_folder:
-        final = os.path.join(cache_folder, "grammar-%s-%s.cache" % ("backtick" if escape == "`" else "backslash",
-                                                                      digest.hexdigest()[:20]))
-        if os.path.exists(final):
-            options["cache"] = final
+    if parser is None:
+        if escape == "`":
+            from .grammar import dockerfile_backtick_lalr as module
         else:
-            temporary = "%s.%d.tmp" % (final, os.getpid())
-            options["cache"] = temporary
-    parser = lark.Lark.open(os.path.join(folder, name), transformer=_transformer_class()(escape), **options)
-    if temporary:
-        try:
-            os.replace(temporary, final)
-        except OSError:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-    _PARSERS[escape] = parser
+            from .grammar import dockerfile_lalr as module
+        parser = module.Lark_StandAlone(transformer=_transformer_class(escape, module)(escape))
+        _PARSERS[escape] = parser
     return parser
 
 
@@ -566,8 +511,9 @@ class _Problem(Exception):
     """An error of BuildKit's instruction layer: reported after the whole file is read."""
 
 
-def _make_transformer():
-    from lark import Transformer, Tree
+def _make_transformer(module):
+    # The Transformer and Tree classes of the generated parser module (lark's own, copied into it).
+    Transformer, Tree = module.Transformer, module.Tree
 
     class ToIR(Transformer):
         """Builds the IR instruction of one logical line from its parse tree.
@@ -964,14 +910,13 @@ def _make_transformer():
     return ToIR
 
 
-_TRANSFORMER = None
+def _transformer_class(escape: str, module):
+    if escape not in _TRANSFORMERS:
+        _TRANSFORMERS[escape] = _make_transformer(module)
+    return _TRANSFORMERS[escape]
 
 
-def _transformer_class():
-    global _TRANSFORMER
-    if _TRANSFORMER is None:
-        _TRANSFORMER = _make_transformer()
-    return _TRANSFORMER
+_TRANSFORMERS: Dict[str, type] = {}
 
 
 # -- the file --------------------------------------------------------------------------------------
