@@ -47,9 +47,12 @@ def _expand_stage(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> None:
     scope = Scope(config)
     for name in PROXY_ARGS:
         if name in ctx.build_args:
-            scope.args[name] = ctx.build_args[name]
+            scope.declare_arg(name, ctx.build_args[name])
+    # Every word of an instruction sees the scope from before it: the ARG and ENV changes it makes
+    # wait in ``changes`` until it is done, so the one live view serves every instruction.
+    before = scope.view
     for instruction in stage.instructions:
-        before = scope.snapshot()
+        changes = []
 
         def word(raw):
             return expand_word(raw, before, dockerfile, instruction, ctx)
@@ -66,12 +69,12 @@ def _expand_stage(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> None:
                     declaration.value = dockerfile.global_scope[name]
                 else:
                     declaration.value = None
-                scope.declare_arg(name, declaration.value)
+                changes.append((scope.declare_arg, name, declaration.value))
         elif isinstance(instruction, Env):
             for pair in instruction.pairs:
                 pair.key = word(pair.key)
                 pair.value = word(pair.value)
-                scope.set_env(pair.key, pair.value)
+                changes.append((scope.set_env, pair.key, pair.value))
         elif isinstance(instruction, Label):
             for pair in instruction.pairs:
                 pair.key = word(pair.key)
@@ -111,6 +114,8 @@ def _expand_stage(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> None:
             for flag in instruction.flags:
                 if flag.name == "mount" and flag.value:
                     flag.value = _expand_mount(flag.value, word)
+        for change, name, value in changes:
+            change(name, value)
 
 
 def _expand_mount(value: str, word) -> str:
