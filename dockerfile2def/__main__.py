@@ -59,6 +59,16 @@ CONVERT_PARAMS = (
     Param("offline", bool, ("--offline",), False, "No network: no base image configs from registries, no ADD <url> downloads when converting."),
 )
 
+# `d2s check`, likewise: typer and the pydantic it loads take a third of a second to import, which
+# every pre-commit run of `d2s check` paid before it read a single file.
+CHECK_PARAMS = (
+    Param("paths", Optional[List[str]], (), None, "Definition files and Dockerfiles (default: .)."),
+    Param("against", Optional[str], ("--against",), None, "The .def a Dockerfile must match."),
+    Param("fmt", str, ("--format",), "text", "text, json or sarif."),
+    Param("strict", bool, ("--strict",), False, "Warnings fail too (exit 1)."),
+    Param("fix", bool, ("--fix",), False, "Rewrite findings that have a safe mechanical fix."),
+)
+
 
 def declare(params):
     """Give a ``def command(**options)`` the signature typer reads its parameters from."""
@@ -207,8 +217,8 @@ def plain_invocation(argv: List[str], command: str, params) -> Optional[Dict[str
     """The keyword arguments of ``command`` when ``argv`` is a plain call of it, else None (typer's turn).
 
     Plain: the command name first, then only the table's options (``--name VALUE``, ``--name=VALUE``,
-    flags and their ``--no-`` forms, repeatable lists) and at most as many arguments as it declares,
-    in any order, as click reads them. Help, ``--``, unknown options, values that look like options,
+    flags and their ``--no-`` forms, repeatable lists) and at most as many arguments as it declares
+    (any number for a list argument, which must be the only one), in any order, as click reads them. Help, ``--``, unknown options, values that look like options,
     a repeated single-valued option and extra arguments are all left to typer.
     """
     if not argv or argv[0] != command:
@@ -247,10 +257,13 @@ def plain_invocation(argv: List[str], command: str, params) -> Optional[Dict[str
             return None
         seen.add(param.name)
         values[param.name] = value
-    if len(given) > len(arguments):
+    if len(arguments) == 1 and arguments[0].multiple:
+        values[arguments[0].name] = given  # nargs=-1: all of them (none: the default, below)
+    elif len(given) > len(arguments) or any(p.multiple for p in arguments):
         return None
-    for param, value in zip(arguments, given):
-        values[param.name] = value
+    else:
+        for param, value in zip(arguments, given):
+            values[param.name] = value
     for param in params:
         if param.multiple and not values[param.name]:
             values[param.name] = param.default
@@ -261,7 +274,15 @@ def _fast_convert(options: Dict[str, Any]) -> Optional[int]:
     """Run a plain `d2s convert`; None when it is a usage error, which typer then reports."""
     try:
         build_args(options["build_arg"])  # checked up front so that nothing has happened when typer takes over
-        return convert_command(**options)
+    except UsageError:
+        return None
+    return _outcome(lambda: convert_command(**options))
+
+
+def _outcome(command) -> Optional[int]:
+    """The exit status of a command run without typer; None for a usage error, left to typer."""
+    try:
+        return command()
     except UsageError:
         return None
     # The same outcomes as cli.run gives these.
@@ -275,11 +296,24 @@ def _fast_convert(options: Dict[str, Any]) -> Optional[int]:
         return 1
 
 
+def _fast_check(options: Dict[str, Any]) -> Optional[int]:
+    """Run a plain `d2s check`; None when it is a usage error, which typer then reports."""
+    from .check import check_command
+
+    options["paths"] = list(options["paths"] or [])
+    return _outcome(lambda: check_command(**options))
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     options = plain_invocation(argv, "convert", CONVERT_PARAMS)
     if options is not None:
         status = _fast_convert(options)
+        if status is not None:
+            return status
+    options = plain_invocation(argv, "check", CHECK_PARAMS)
+    if options is not None:
+        status = _fast_check(options)
         if status is not None:
             return status
     from .cli import run

@@ -13,7 +13,7 @@ import typer
 
 # The convert command and the helpers it shares live in __main__, which runs plain `d2s convert`
 # invocations without importing typer; this app declares convert from the same parameter table.
-from .__main__ import CONVERT_PARAMS, UsageError, build_args, convert_command, declare, read_input, report
+from .__main__ import CHECK_PARAMS, CONVERT_PARAMS, UsageError, build_args, convert_command, declare, read_input, report
 from .errors import D2SError
 
 app = typer.Typer(
@@ -116,13 +116,8 @@ def build(
 
 
 @app.command()
-def check(
-    paths: Optional[List[str]] = typer.Argument(None, help="Definition files and Dockerfiles (default: .)."),
-    against: Optional[str] = typer.Option(None, "--against", help="The .def a Dockerfile must match."),
-    fmt: str = typer.Option("text", "--format", help="text, json or sarif."),
-    strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 1)."),
-    fix: bool = typer.Option(False, "--fix", help="Rewrite findings that have a safe mechanical fix."),
-) -> None:
+@declare(CHECK_PARAMS)
+def check(paths, against, fmt, strict, fix) -> None:
     """Check definition files and Dockerfiles for mistakes before they reach the cluster."""
     from .check import check_command
 

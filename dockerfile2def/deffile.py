@@ -241,16 +241,6 @@ def _grammar_path() -> str:
     return os.path.join(os.path.dirname(package.__file__), "deffile.lark")
 
 
-def _cache_folder() -> Optional[str]:
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    folder = os.path.join(root, "d2s")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError:
-        return None
-    return folder if os.access(folder, os.W_OK) else None
-
-
 def grammar_parser():
     """The LALR parser of grammar/deffile.lark, built on first use and cached on disk between runs."""
     global _PARSER
@@ -264,7 +254,9 @@ def grammar_parser():
             grammar = handle.read()
         options = dict(parser="lalr", lexer="contextual", start=_STARTS, transformer=_builder(),
                        maybe_placeholders=False)
-        folder = _cache_folder()
+        from .cache import cache_folder
+
+        folder = cache_folder()
         if folder:
             stamp = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
             options["cache"] = os.path.join(folder, "deffile-%s.lark.cache" % stamp)

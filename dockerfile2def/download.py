@@ -8,16 +8,14 @@ then. ``--checksum`` is verified here. A download is written to a temporary file
 interrupted one leaves nothing half-written under its final name.
 """
 
-import email.utils
 import hashlib
 import json
 import os
 import shutil
-import subprocess
-import tempfile
-import urllib.error
-import urllib.request
 from typing import Optional
+
+# urllib, email, subprocess and tempfile are imported where they are used: plan_copies imports this
+# module for FOLDER on every conversion, and they would cost start-up ~20 ms.
 
 FOLDER = ".d2s-downloads"
 TIMEOUT = 30.0
@@ -34,6 +32,10 @@ class ChecksumError(Exception):
 
 def fetch(url: str, context_dir: str, name: str, checksum: Optional[str] = None) -> str:
     """Download ``url`` (or reuse an unchanged earlier download); the file's path relative to the context."""
+    import tempfile
+    import urllib.error
+    import urllib.request
+
     key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:20]
     folder = os.path.join(context_dir, FOLDER, key)
     target = os.path.join(folder, name)
@@ -87,6 +89,8 @@ def _verify(path: str, checksum: str) -> None:
 def _set_mtime(path: str, last_modified: Optional[str]) -> None:
     if not last_modified:
         return
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(last_modified).timestamp()
     except (TypeError, ValueError, IndexError):
@@ -116,6 +120,8 @@ GIT_TIMEOUT = 600
 def clone(source: str, context_dir: str, checksum: Optional[str] = None, keep_git_dir: bool = False) -> str:
     """Check out a git source (``URL#ref:subdir``, BuildKit's form) when converting; the tree's path
     relative to the context. Reused while the remote ref still names the same commit."""
+    import tempfile
+
     url, ref, subdir, keep = git_parts(source)
     keep = keep or keep_git_dir
     key = hashlib.sha256(("%s\0%s" % (source, keep)).encode("utf-8")).hexdigest()[:20]
@@ -181,6 +187,8 @@ def _remote_commit(url: str, ref: str) -> Optional[str]:
 
 
 def _git(args) -> str:
+    import subprocess
+
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", LC_ALL="C")
     try:
         done = subprocess.run(["git"] + args, capture_output=True, text=True, timeout=GIT_TIMEOUT, env=env,

@@ -164,6 +164,7 @@ class StageWriter:
         self.files_from: Dict[str, List[str]] = {}
         self.post: List[str] = []
         self.env_set = {k for k, _ in _base_env(ctx, stage)}  # ENV names set so far, as we translate
+        self.source_name = _base_name(ctx.path)  # for the comment above every instruction
 
     # -- header ---------------------------------------------------------------------------------
     def header(self) -> List[str]:
@@ -239,7 +240,7 @@ class StageWriter:
         first = instruction.original.split("\n", 1)[0]
         if len(first) > 100:
             first = first[:97] + "..."
-        return "# %s:%d %s" % (_base_name(self.ctx.path), instruction.span.line, first)
+        return "# %s:%d %s" % (self.source_name, instruction.span.line, first)
 
     def translate(self, instruction: Instruction) -> List[str]:
         lines = [self.comment(instruction)]

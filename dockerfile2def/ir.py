@@ -10,6 +10,34 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple, Union
 
 
+class _Node:
+    """The __eq__ and __repr__ a dataclass would generate, written once for every node.
+
+    ``@dataclass`` compiles a function per generated method and per class; the IR's thirty classes
+    made importing this module a dozen milliseconds of every `d2s convert`. :func:`_node` generates
+    only ``__init__``. Like a dataclass with ``eq=True``, a node is not hashable.
+    """
+
+    __slots__ = ()
+    __hash__ = None
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __repr__(self):
+        return "%s(%s)" % (self.__class__.__qualname__,
+                           ", ".join("%s=%r" % (name, getattr(self, name)) for name in self.__dataclass_fields__))
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+
+
+def _node(cls):
+    return dataclass(cls, eq=False, repr=False)
+
+
 @dataclass(frozen=True)
 class Span:
     """1-based line and column of the first character, and the last line of the instruction."""
@@ -23,8 +51,8 @@ class Span:
             object.__setattr__(self, "end_line", self.line)
 
 
-@dataclass
-class Flag:
+@_node
+class Flag(_Node):
     """A builder flag such as ``--from=build``; ``value`` is None for a bare ``--link``."""
 
     name: str
@@ -35,8 +63,8 @@ class Flag:
         return "--%s" % self.name if self.value is None else "--%s=%s" % (self.name, self.value)
 
 
-@dataclass
-class Heredoc:
+@_node
+class Heredoc(_Node):
     """One here-document attached to RUN, COPY or ADD."""
 
     name: str
@@ -47,15 +75,15 @@ class Heredoc:
     span: Optional[Span] = None
 
 
-@dataclass
-class ShellForm:
+@_node
+class ShellForm(_Node):
     """Shell form: the text after the flags, continuation lines joined, as one string."""
 
     text: str
 
 
-@dataclass
-class ExecForm:
+@_node
+class ExecForm(_Node):
     """Exec (JSON) form: a list of strings, no shell, no expansion."""
 
     argv: List[str]
@@ -64,8 +92,10 @@ class ExecForm:
 Command = Union[ShellForm, ExecForm]
 
 
-@dataclass
-class Instruction:
+@_node
+class Instruction(_Node):
+    """One instruction: its keyword, flags and source; the fields below the first four are resolved by passes."""
+
     keyword: str  # upper case, as Docker names it
     span: Span
     flags: List[Flag] = field(default_factory=list)
@@ -87,15 +117,19 @@ class Instruction:
         return [f.value or "" for f in self.flags if f.name == name]
 
 
-@dataclass
+@_node
 class From(Instruction):
+    """FROM: the image (expanded by resolve_global_args), the stage name and --platform."""
+
     image: str = ""
     stage_name: Optional[str] = None  # lowercased, as BuildKit stores it
     platform: Optional[str] = None
 
 
-@dataclass
+@_node
 class Run(Instruction):
+    """RUN: the command, its heredocs, and what translate_run adds."""
+
     command: Command = field(default_factory=lambda: ShellForm(""))
     heredocs: List[Heredoc] = field(default_factory=list)
     # (path, content, mode) files written just before the command runs (translate_run)
@@ -103,8 +137,8 @@ class Run(Instruction):
     mounts: List["Mount"] = field(default_factory=list)  # RUN --mount, resolved (translate_run, plan_copies)
 
 
-@dataclass
-class Mount:
+@_node
+class Mount(_Node):
     """A RUN --mount as d2s makes it: the target holds ``source`` (or nothing) during that RUN only."""
 
     kind: str  # bind, cache, tmpfs, secret, ssh
@@ -113,52 +147,68 @@ class Mount:
     source: Optional["StagedSource"] = None  # bind: what is staged to appear at target
 
 
-@dataclass
+@_node
 class Cmd(Instruction):
+    """CMD: the default command."""
+
     command: Command = field(default_factory=lambda: ShellForm(""))
 
 
-@dataclass
+@_node
 class Entrypoint(Instruction):
+    """ENTRYPOINT: the command the image runs."""
+
     command: Command = field(default_factory=lambda: ShellForm(""))
 
 
-@dataclass
+@_node
 class Shell(Instruction):
+    """SHELL: the shell for later shell forms (JSON form only)."""
+
     argv: List[str] = field(default_factory=list)
 
 
-@dataclass
-class KeyValue:
+@_node
+class KeyValue(_Node):
+    """One ``key=value`` of ENV or LABEL."""
+
     key: str  # raw word
     value: str  # raw word (quotes kept) or, in the legacy form, the raw rest of the line
 
 
-@dataclass
+@_node
 class Env(Instruction):
+    """ENV: its pairs; ``legacy`` for the ``ENV key value`` form."""
+
     pairs: List[KeyValue] = field(default_factory=list)
     legacy: bool = False
 
 
-@dataclass
+@_node
 class Label(Instruction):
+    """LABEL: its pairs; ``legacy`` for the ``LABEL key value`` form."""
+
     pairs: List[KeyValue] = field(default_factory=list)
     legacy: bool = False
 
 
-@dataclass
-class ArgDeclaration:
+@_node
+class ArgDeclaration(_Node):
+    """One name of an ARG, with its default."""
+
     name: str  # raw
     default: Optional[str]  # raw; None when the word has no '='
     value: Optional[str] = None  # resolved: --build-arg, else inherited global, else default (expand_variables)
 
 
-@dataclass
+@_node
 class Arg(Instruction):
+    """ARG: one or more declarations."""
+
     declarations: List[ArgDeclaration] = field(default_factory=list)
 
 
-@dataclass
+@_node
 class Copy(Instruction):
     """COPY and ADD (``keyword`` tells which)."""
 
@@ -169,8 +219,8 @@ class Copy(Instruction):
     plan: List["StagedSource"] = field(default_factory=list)  # resolved by plan_copies
 
 
-@dataclass
-class StagedSource:
+@_node
+class StagedSource(_Node):
     """One COPY/ADD source as d2s stages it in the image before putting it in place (plan_copies).
 
     ``kind``: "context" (from the build context, staged in %setup), "stage" (from an earlier stage,
@@ -195,53 +245,69 @@ class StagedSource:
     leave_out: List[str] = field(default_factory=list)  # d2s's own outputs inside a staged folder
 
 
-@dataclass
+@_node
 class Workdir(Instruction):
+    """WORKDIR: the path as written."""
+
     path: str = ""
 
 
-@dataclass
+@_node
 class User(Instruction):
+    """USER: the user (and group) as written."""
+
     user: str = ""
 
 
-@dataclass
+@_node
 class Expose(Instruction):
+    """EXPOSE: the ports as written."""
+
     ports: List[str] = field(default_factory=list)
 
 
-@dataclass
+@_node
 class Volume(Instruction):
+    """VOLUME: the paths; ``json`` when written as a JSON array."""
+
     paths: List[str] = field(default_factory=list)
     json: bool = False
 
 
-@dataclass
+@_node
 class StopSignal(Instruction):
+    """STOPSIGNAL: the signal as written."""
+
     signal: str = ""
 
 
-@dataclass
+@_node
 class Healthcheck(Instruction):
+    """HEALTHCHECK: NONE, or CMD and its command."""
+
     kind: str = "NONE"  # "CMD" or "NONE"
     command: Optional[Command] = None
 
 
-@dataclass
+@_node
 class Maintainer(Instruction):
+    """MAINTAINER: the name as written."""
+
     name: str = ""
 
 
-@dataclass
+@_node
 class Onbuild(Instruction):
+    """ONBUILD: the trigger instruction, parsed but not checked."""
+
     trigger: Optional[Instruction] = None
 
 
 Argument = Tuple[str, Optional[str]]
 
 
-@dataclass
-class Runtime:
+@_node
+class Runtime(_Node):
     """What a stage's image does when run, as Docker's image config records it (resolve_runtime)."""
 
     entrypoint: Optional[Command] = None
@@ -254,8 +320,8 @@ class Runtime:
     base_known: bool = True  # the base image's config was known
 
 
-@dataclass
-class Stage:
+@_node
+class Stage(_Node):
     """One build stage: its FROM and the instructions after it."""
 
     index: int
@@ -275,8 +341,10 @@ class Stage:
         return self.base.span
 
 
-@dataclass
-class Dockerfile:
+@_node
+class Dockerfile(_Node):
+    """The whole file: its stages, the global ARGs before the first FROM, and its parser directives."""
+
     stages: List[Stage]
     global_args: List[Arg] = field(default_factory=list)  # ARGs before the first FROM
     directives: dict = field(default_factory=dict)  # lowercased key -> value

@@ -4,7 +4,7 @@ BuildKit expands FROM's image and --platform with the global ARGs only (plus the
 platform ARGs); a --build-arg overrides a default. Stage-level ARGs are handled later.
 """
 
-import platform as _platform
+import os
 import re
 
 from ..conversion import Context
@@ -17,9 +17,19 @@ _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm6
          "s390x": "s390x", "armv7l": "arm", "riscv64": "riscv64"}
 
 
+def _machine() -> str:
+    """platform.machine(): os.uname()'s on POSIX, without importing platform at every start-up."""
+    if hasattr(os, "uname"):
+        return os.uname().machine
+    import platform
+
+    return platform.machine()
+
+
 def platform_args() -> dict:
     """The automatic platform ARGs, for a build on this machine (Apptainer builds natively)."""
-    arch = _ARCH.get(_platform.machine().lower(), _platform.machine().lower())
+    machine = _machine().lower()
+    arch = _ARCH.get(machine, machine)
     variant = "v7" if arch == "arm" else ""
     plat = "linux/%s%s" % (arch, "/" + variant if variant else "")
     values = {}

@@ -61,18 +61,21 @@ def _dependencies(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> List[St
     return needed
 
 
-def _flatten(dockerfile: Dockerfile, stage: Stage, done: dict) -> Stage:
+def _flatten(dockerfile: Dockerfile, stage: Stage, done: dict, shared: set) -> Stage:
     if stage.index in done:
         return done[stage.index]
     parent = _stage_ref(dockerfile, stage.base.image, stage.index)
     if parent is not None:
-        parent = _flatten(dockerfile, parent, done)
+        parent = _flatten(dockerfile, parent, done, shared)
+        # The passes rewrite nodes in place, so a replayed stage gets copies of its parent's nodes --
+        # unless the parent is emitted nowhere else: then they move (deepcopy was a tenth of convert).
+        replayed = copy.deepcopy(parent.instructions) if parent.index in shared else parent.instructions
         base = copy.deepcopy(parent.base)
         base.stage_name = stage.base.stage_name
         base.span = stage.base.span
         base.original = stage.base.original
         base.flags = stage.base.flags
-        stage.instructions = copy.deepcopy(parent.instructions) + stage.instructions
+        stage.instructions = replayed + stage.instructions
         stage.parent = parent.name or str(parent.index)
         stage.ancestry = parent.ancestry + [parent.base.span.line]
         stage.base = base
@@ -97,10 +100,7 @@ def select_stages(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
             continue
         needed[stage.index] = stage
         pending.extend(_dependencies(dockerfile, stage, ctx))
-    done = {}
-    for index in sorted(needed):
-        _flatten(dockerfile, needed[index], done)
-    # A stage that is only some other stage's base has been replayed into it: no need to emit it.
+    # A stage that is only some other stage's base is replayed into it: no need to emit it.
     referenced = set()
     for stage in needed.values():
         for instruction in stage.instructions:
@@ -111,7 +111,18 @@ def select_stages(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                 found = dockerfile.stage_named(ref)
                 if found is not None:
                     referenced.add(found.index)
+    emitted = {i for i in needed if i == target.index or i in referenced}
+    # Stages whose nodes must stay their own when replayed: emitted ones, and bases of several stages.
+    children = {}
+    for stage in needed.values():
+        parent = _stage_ref(dockerfile, stage.base.image, stage.index)
+        if parent is not None:
+            children[parent.index] = children.get(parent.index, 0) + 1
+    shared = emitted | {i for i, count in children.items() if count > 1}
+    done = {}
+    for index in sorted(needed):
+        _flatten(dockerfile, needed[index], done, shared)
     dockerfile.stages = [
-        done[i] for i in sorted(needed) if i == target.index or i in referenced
+        done[i] for i in sorted(needed) if i in emitted
     ]
     return dockerfile
