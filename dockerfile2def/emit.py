@@ -117,7 +117,7 @@ d2s_json_text() {
         sed -e ':a' -e 'N' -e '$!ba' -e 's/\n/\\n/g'
 }"""
 # A %labels line is KEY, a space and the value, read verbatim: only simple keys and one-line values.
-_PLAIN_LABEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/@+-]*$")
+_PLAIN_LABEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/@+-]*\Z")
 
 
 def stage_names(dockerfile: Dockerfile) -> Dict[int, str]:
@@ -490,7 +490,7 @@ def _line_word(piece: str) -> str:
 def _valid_name(name: str) -> bool:
     import re
 
-    return bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name))
+    return bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*\Z", name))
 
 
 def _config(ctx: Context, stage: Stage):

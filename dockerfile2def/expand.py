@@ -450,7 +450,7 @@ class _Lexer:
 # A variable only the base image knows (passes/scope.py's marker), and a modifier word the shell
 # reads the same way inside "${...}": plain characters and such variables.
 _DEFERRED_VALUE = re.compile("\0([A-Za-z_][A-Za-z0-9_]*)\0")
-_PLAIN_WORD = re.compile("^(?:[A-Za-z0-9_/.:@+=,*?~-]|\0[A-Za-z_][A-Za-z0-9_]*\0)*$")
+_PLAIN_WORD = re.compile("^(?:[A-Za-z0-9_/.:@+=,*?~-]|\0[A-Za-z_][A-Za-z0-9_]*\0)*\\Z")
 
 
 def _split_pieces(pieces: List[Tuple[str, bool]]) -> List[str]:

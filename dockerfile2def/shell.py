@@ -11,7 +11,7 @@ import re
 
 from .passes.scope import DEFERRED, DEFERRED_OPEN
 
-_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+\Z")  # \Z: "$" would also match before a final newline
 _PLACEHOLDER = re.compile(r"\{(?=\{)")  # each { before a {: "{{{" must not leave a "{{"
 
 

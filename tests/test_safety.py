@@ -1223,3 +1223,13 @@ def test_an_arg_name_that_is_no_shell_name_is_left_out_with_a_warning():
     exports = [line.strip() for line in result.definition.splitlines() if line.strip().startswith("export ")]
     assert "export a=x" in exports and not any("{{" in line for line in exports)
     assert [d.code for d in result.diagnostics if d.code == "D2S019"] == ["D2S019"]
+
+
+@pytest.mark.parametrize("value", ["0\n", "plain\n", "a=b\n"])
+def test_a_simple_value_with_a_final_newline_keeps_it(value, tmp_path):
+    """Found by the long fuzz run: a value of safe characters plus a final newline was written bare
+    ("$" in the safe-word pattern also matches before a final newline), dropping the newline."""
+    definition = convert("FROM busybox\nARG M\nENV M=\"${M}\"\n", build_args={"M": value}).definition
+    _, post_env, _ = host_view(definition, tmp_path)
+    environment, _, _ = host_view(definition, tmp_path)
+    assert post_env.get("M") == value and environment.get("M") == value

@@ -12,7 +12,7 @@ from ..conversion import Context
 # ``${V%.*}``): see expand.py, which makes them.
 DEFERRED_OPEN = "\0"
 DEFERRED_CLOSE = "\0"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 DEFERRED = re.compile(DEFERRED_OPEN + r"([A-Za-z_][A-Za-z0-9_]*)((?::?[-+]|##?|%%?)[^\0]*)?" + DEFERRED_CLOSE)
 
 
