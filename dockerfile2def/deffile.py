@@ -231,36 +231,15 @@ _STARTS = ["header", "section_line", "files_body", "labels_body", "arguments_bod
 _PARSER = None
 
 
-def _grammar_path() -> str:
-    from importlib import resources
-
-    if hasattr(resources, "files"):
-        return str(resources.files("dockerfile2def.grammar") / "deffile.lark")
-    import dockerfile2def.grammar as package  # Python < 3.9 has no resources.files
-
-    return os.path.join(os.path.dirname(package.__file__), "deffile.lark")
-
-
 def grammar_parser():
-    """The LALR parser of grammar/deffile.lark, built on first use and cached on disk between runs."""
+    """The LALR parser of grammar/deffile.lark: Lark's stand-alone parser, generated on first use and
+    kept in the cache folder (generated.py), so checking needs no import of lark after the first run."""
     global _PARSER
     if _PARSER is None:
-        import hashlib
+        from .generated import standalone
 
-        from lark import Lark
-
-        path = _grammar_path()
-        with open(path, encoding="utf-8") as handle:
-            grammar = handle.read()
-        options = dict(parser="lalr", lexer="contextual", start=_STARTS, transformer=_builder(),
-                       maybe_placeholders=False)
-        from .cache import cache_folder
-
-        folder = cache_folder()
-        if folder:
-            stamp = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
-            options["cache"] = os.path.join(folder, "deffile-%s.lark.cache" % stamp)
-        _PARSER = Lark(grammar, **options)
+        module = standalone("deffile.lark", ("deffile.lark",), start=_STARTS, maybe_placeholders=False)
+        _PARSER = module.Lark_StandAlone(transformer=_builder(module))
     return _PARSER
 
 
@@ -294,17 +273,15 @@ def _parse_section_line(text: str) -> tuple:
 
 # -- the transformer: parse trees -> IR pieces -----------------------------------------------------
 
-def _builder():
-    """The one Transformer, made when the parser is (importing lark is deferred until a file is read)."""
-    from lark import Transformer
-
-    return type("_Builder", (_BuilderRules, Transformer), {})()
+def _builder(module):
+    """The one Transformer, made when the parser is, on the generated module's own Transformer class."""
+    return type("_Builder", (_BuilderRules, module.Transformer), {})()
 
 
 class _BuilderRules:
     """Turns each start rule's tree into IR pieces (positions relative to the parsed text).
 
-    Mixed into lark's Transformer by :func:`_builder`; Lark runs it inline while parsing (LALR).
+    Mixed into the parser's Transformer by :func:`_builder`; Lark runs it inline while parsing (LALR).
     """
 
     # header: one tuple per physical line

@@ -307,8 +307,11 @@ def test_importing_the_module_does_not_build_the_parser():
 
 
 def test_the_parser_is_built_once_and_cached_on_disk(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    from dockerfile2def import generated
+
+    monkeypatch.setenv("D2S_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(deffile, "_PARSER", None)
+    monkeypatch.setattr(generated, "_MODULES", {})
     first = deffile.grammar_parser()
     assert deffile.grammar_parser() is first
-    assert list((tmp_path / "d2s").glob("deffile-*.lark.cache"))
+    assert len(list(tmp_path.glob("parser-deffile-*.py"))) == 1

@@ -1,6 +1,6 @@
 """The Dockerfile parsers are Lark's stand-alone modules, generated from the .lark grammars on first use.
 
-parser.generated_module makes them with Lark's own generator and keeps them in d2s's cache folder,
+parser.generated_module (generated.py) makes them with Lark's own generator and keeps them in d2s's cache folder,
 named by a digest of the grammars (a changed grammar gets a new module); they are never in the
 repository (they hold Lark's runtime). The last test parses every logical line of the corpus, the
 fixtures and the BuildKit test files with the generated parser and with Lark compiling the .lark file
