@@ -11,7 +11,8 @@ class D2SError(ValueError):
     """
 
     def __init__(self, message: str, line: int = 1, column: int = 1, path: Optional[str] = None):
-        self.message = message
+        # One line whatever the message quotes from the input (a newline, a carriage return).
+        self.message = message if message.isprintable() else _one_line(message)
         self.line = line
         self.column = column
         self.path = path
@@ -26,6 +27,10 @@ class D2SError(ValueError):
 
     def __str__(self) -> str:
         return self.format()
+
+
+def _one_line(text: str) -> str:
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)

@@ -1233,3 +1233,10 @@ def test_a_simple_value_with_a_final_newline_keeps_it(value, tmp_path):
     _, post_env, _ = host_view(definition, tmp_path)
     environment, _, _ = host_view(definition, tmp_path)
     assert post_env.get("M") == value and environment.get("M") == value
+
+
+def test_an_error_quoting_a_newline_from_the_input_stays_on_one_line():
+    """Found by the long fuzz run: `${` then a newline in a COPY heredoc gave a two-line error."""
+    with pytest.raises(D2SError) as info:
+        convert("FROM busybox\nCOPY <<EOF /dst/\n${\nEOF\n")
+    assert str(info.value) == "Dockerfile:2:1: error: unsupported modifier (\\n) in substitution (in a heredoc)"
