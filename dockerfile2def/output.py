@@ -38,7 +38,8 @@ def ownership(text: str) -> str:
     if not found:
         return "edited"
     body = text[found.end():]
-    if hashlib.sha256(body.encode("utf-8")).hexdigest() != found.group(1):
+    # surrogateescape: a file read with undecodable bytes kept (d2s check) is "edited", not a crash
+    if hashlib.sha256(body.encode("utf-8", "surrogateescape")).hexdigest() != found.group(1):
         return "edited"
     return "generated"
 

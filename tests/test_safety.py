@@ -450,7 +450,9 @@ def test_sigint_while_reading_stdin_leaves_no_partial_file(project):
     assert cli(["convert", "--offline", project / "Dockerfile", out])[0] == 0
     before = out.read_bytes()
     process = subprocess.Popen(d2s_command() + ["convert", "--offline", "--context", str(project), "-", str(out)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(project))
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(project),
+                               # A job started in the background inherits SIGINT ignored; a terminal's Ctrl-C does not.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         process.stdin.write(("FROM %s\nRUN echo slow\n" % BUSYBOX).encode())
         process.stdin.flush()
