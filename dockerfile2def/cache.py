@@ -1,4 +1,5 @@
-"""d2s's folder for things it makes once and reuses between runs: generated parsers, registry configs.
+"""d2s's folder for things it makes once and reuses between runs: generated parsers, registry configs
+(registry.py), grammar tables (generated.py).
 
 ``$D2S_CACHE_DIR``, else ``$XDG_CACHE_HOME/d2s``, else ``~/.cache/d2s``. Nothing in it is needed: a
 missing or read-only folder only makes d2s slower.

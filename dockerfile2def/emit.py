@@ -35,7 +35,7 @@ from .ir import (
     Workdir,
 )
 from .shell import NEWLINE_DEFINITION, needs_newline, quote, words
-from .passes.scope import DEFERRED, has_deferred
+from .passes.scope import deferred_pieces, has_deferred, is_shell_name
 
 INDENT = "    "
 STAGING = "/.d2s"
@@ -192,7 +192,7 @@ class StageWriter:
             base_env = [(k, v) for k, v in _base_env(self.ctx, self.stage)]
             if base_env:
                 lines.append("# The base image's ENV, exactly (Apptainer <= 1.4 mangles values with $, \\, \", `).")
-                lines += ["export %s=%s" % (k, quote(v)) for k, v in base_env if _valid_name(k)]
+                lines += ["export %s=%s" % (k, quote(v)) for k, v in base_env if is_shell_name(k)]
         elif self.final and self.stage.base.image != "scratch" and runtime.entrypoint is None:
             lines += [
                 "# The base image's ENTRYPOINT and CMD, which d2s could not read from its registry.",
@@ -259,7 +259,7 @@ class StageWriter:
         for declaration in instruction.declarations:
             # An ENV of the same name wins over the ARG, in RUN's environment too.
             if declaration.value is not None and declaration.name not in self.env_set:
-                if not _valid_name(declaration.name):
+                if not is_shell_name(declaration.name):
                     self.ctx.warn("D2S019", "ARG name %r is not a shell variable name; it is not set in %%post"
                                   % declaration.name, instruction.span.line, instruction.span.column)
                     continue
@@ -270,7 +270,7 @@ class StageWriter:
         lines = []
         self.env_set.update(p.key for p in instruction.pairs)
         for pair in instruction.pairs:
-            if not _valid_name(pair.key):
+            if not is_shell_name(pair.key):
                 self.ctx.warn("D2S019", "ENV name %r is not a shell variable name; it is not set in %%post"
                               % pair.key, instruction.span.line, instruction.span.column)
                 continue
@@ -362,7 +362,7 @@ class StageWriter:
         sections = []
         env_lines = []
         for key, value in runtime.env:
-            if _valid_name(key):
+            if is_shell_name(key):
                 env_lines.append("export %s=%s" % (key, quote(value)))
         if env_lines:
             if needs_newline("\n".join(env_lines)):
@@ -434,17 +434,9 @@ def _json_word(value: str) -> str:
     """A shell word whose value is ``value`` JSON-encoded; base-image variables are encoded in %post."""
     if not has_deferred(value):
         return quote(json.dumps(value))
-    pieces = ['\'"\'']
-    last = 0
-    for found in DEFERRED.finditer(value):
-        if found.start() > last:
-            pieces.append(quote(json.dumps(value[last:found.start()])[1:-1]))
-        pieces.append('"$(d2s_json_text "${%s%s}")"' % (found.group(1), found.group(2) or ""))
-        last = found.end()
-    if last < len(value):
-        pieces.append(quote(json.dumps(value[last:])[1:-1]))
-    pieces.append('\'"\'')
-    return "".join(pieces)
+    inside = "".join('"$(d2s_json_text "${%s}")"' % text if marker else quote(json.dumps(text)[1:-1])
+                     for marker, text in deferred_pieces(value))
+    return '\'"\'' + inside + '\'"\''
 
 
 def _section(name: str, lines: List[str]) -> str:
@@ -487,12 +479,6 @@ def _line_word(piece: str) -> str:
     return "''" + word if has_deferred(piece) else "'" + piece + "'"
 
 
-def _valid_name(name: str) -> bool:
-    import re
-
-    return bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*\Z", name))
-
-
 def _config(ctx: Context, stage: Stage):
     from .passes.scope import base_config
 
@@ -512,6 +498,6 @@ def _non_root(user) -> bool:
 def _base_name(path: str) -> str:
     import os
 
-    from .output import one_line
+    from .errors import one_line
 
     return one_line(os.path.basename(path) or path)

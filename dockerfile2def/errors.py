@@ -12,7 +12,7 @@ class D2SError(ValueError):
 
     def __init__(self, message: str, line: int = 1, column: int = 1, path: Optional[str] = None):
         # One line whatever the message quotes from the input (a newline, a carriage return).
-        self.message = message if message.isprintable() else _one_line(message)
+        self.message = one_line(message, keep="\t")
         self.line = line
         self.column = column
         self.path = path
@@ -29,8 +29,12 @@ class D2SError(ValueError):
         return self.format()
 
 
-def _one_line(text: str) -> str:
-    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in text)
+def one_line(text: str, keep: str = "") -> str:
+    """``text`` with control characters and line breaks escaped (those in ``keep`` stay), for output
+    that must stay on one line: error messages, file names in comment lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)

@@ -41,16 +41,22 @@ def _load(grammar: str, sources: Sequence[str], options: dict):
     stem = grammar.rsplit(".", 1)[0]
     module_name = "dockerfile2def._lark_" + stem
     cache = cache_folder()
-    if cache is None:
-        module = types.ModuleType(module_name)
-        exec(compile(_generate(folder, grammar, options), "<d2s %s parser>" % stem, "exec"), module.__dict__)
-        return module
-    path = os.path.join(cache, "parser-%s-%s.py" % (stem, digest.hexdigest()[:16]))
-    if not os.path.isfile(path):
+    path = os.path.join(cache, "parser-%s-%s.py" % (stem, digest.hexdigest()[:16])) if cache else None
+    code = None
+    if path and not os.path.isfile(path):
         import py_compile
 
-        write_atomic(path, _generate(folder, grammar, options))
-        py_compile.compile(path, doraise=True)  # byte code even where PYTHONDONTWRITEBYTECODE is set
+        code = _generate(folder, grammar, options)
+        try:
+            write_atomic(path, code)
+            py_compile.compile(path, doraise=True)  # byte code even where PYTHONDONTWRITEBYTECODE is set
+        except (OSError, py_compile.PyCompileError):  # a full disk, say: the parser still works, from memory
+            path = None
+    if path is None:
+        code = code or _generate(folder, grammar, options)
+        module = types.ModuleType(module_name)
+        exec(compile(code, "<d2s %s parser>" % stem, "exec"), module.__dict__)
+        return module
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -46,12 +46,6 @@ def split_reference(image: str) -> Tuple[str, str, str]:
     return registry, repository, digest or tag
 
 
-def _cache_dir() -> str:
-    root = os.environ.get("D2S_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "d2s")
-    return os.path.join(root, "configs")
-
-
 def _loopback(registry: str) -> bool:
     host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
     return host in ("localhost", "::1", "[::1]") or host.startswith("127.")
@@ -125,25 +119,27 @@ def load_config(image: str) -> Optional[dict]:
     """The config of ``image`` from the cache or its registry; None when it cannot be had."""
     if image == "scratch":
         return {}
+    from .cache import cache_folder, write_atomic
+
     key = hashlib.sha256(image.encode("utf-8")).hexdigest()[:32]
-    path = os.path.join(_cache_dir(), key + ".json")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            cached = json.load(handle)
-        if cached.get("image") == image and time.time() - cached.get("fetched", 0) < CACHE_SECONDS:
-            return cached["config"]
-    except (OSError, ValueError, KeyError):
-        pass
+    folder = cache_folder()
+    path = os.path.join(folder, "configs", key + ".json") if folder else None
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                cached = json.load(handle)
+            if cached.get("image") == image and time.time() - cached.get("fetched", 0) < CACHE_SECONDS:
+                return cached["config"]
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
     try:
         config = fetch_config(image)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".%d.tmp" % os.getpid()
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"image": image, "fetched": time.time(), "config": config}, handle)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    if path:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_atomic(path, json.dumps({"image": image, "fetched": time.time(), "config": config}))
+        except OSError:
+            pass
     return config

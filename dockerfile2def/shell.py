@@ -9,7 +9,7 @@ once the shell reads it.
 
 import re
 
-from .passes.scope import DEFERRED, DEFERRED_OPEN
+from .passes.scope import DEFERRED_OPEN, deferred_pieces
 
 _SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+\Z")  # \Z: "$" would also match before a final newline
 _PLACEHOLDER = re.compile(r"\{(?=\{)")  # each { before a {: "{{{" must not leave a "{{"
@@ -41,16 +41,7 @@ def _single(part: str) -> str:
 
 
 def _quote_deferred(value: str) -> str:
-    pieces = []
-    last = 0
-    for found in DEFERRED.finditer(value):
-        if found.start() > last:
-            pieces.append(quote(value[last:found.start()]))
-        pieces.append('"${%s%s}"' % (found.group(1), found.group(2) or ""))
-        last = found.end()
-    if last < len(value):
-        pieces.append(quote(value[last:]))
-    return "".join(pieces)
+    return "".join('"${%s}"' % text if marker else quote(text) for marker, text in deferred_pieces(value))
 
 
 def words(argv) -> str:

@@ -94,3 +94,17 @@ def test_generated_parser_reads_lines_as_the_grammar_does(escape, grammar):
         except Exception as err:  # the generated module has its own copies of lark's exception classes
             got = type(err).__name__
         assert got == expected, line
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_parser_in_memory(tmp_path, monkeypatch):
+    from dockerfile2def import cache, generated
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setenv("D2S_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(generated, "_MODULES", {})
+    monkeypatch.setattr(cache, "write_atomic", full_disk)
+    module = d2s_parser.generated_module("\\")
+    assert not hasattr(module, "__file__") and module.Lark_StandAlone
+    assert list(tmp_path.glob("parser-*")) == []

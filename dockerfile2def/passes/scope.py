@@ -1,7 +1,7 @@
 """Variable scope of a stage while the builder expands words, and the base image's config."""
 
 import re
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional, Tuple
 
 from ..conversion import Context
 
@@ -13,7 +13,25 @@ from ..conversion import Context
 DEFERRED_OPEN = "\0"
 DEFERRED_CLOSE = "\0"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def is_shell_name(name: str) -> bool:
+    """A name the shell can export and read (``[A-Za-z_][A-Za-z0-9_]*``)."""
+    return bool(_NAME.match(name))
 DEFERRED = re.compile(DEFERRED_OPEN + r"([A-Za-z_][A-Za-z0-9_]*)((?::?[-+]|##?|%%?)[^\0]*)?" + DEFERRED_CLOSE)
+
+
+def deferred_pieces(value: str) -> Iterator[Tuple[bool, str]]:
+    """``value`` cut at its markers: (False, text) for literal text, (True, "NAME<modifier>") for a
+    marker, which the writer turns into the ``${NAME<modifier>}`` its context needs."""
+    last = 0
+    for found in DEFERRED.finditer(value):
+        if found.start() > last:
+            yield False, value[last:found.start()]
+        yield True, found.group(1) + (found.group(2) or "")
+        last = found.end()
+    if last < len(value):
+        yield False, value[last:]
 
 
 def show_deferred(text: str) -> str:
