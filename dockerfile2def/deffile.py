@@ -232,14 +232,15 @@ _PARSER = None
 
 
 def grammar_parser():
-    """The LALR parser of grammar/deffile.lark: Lark's stand-alone parser, generated on first use and
-    kept in the cache folder (generated.py), so checking needs no import of lark after the first run."""
+    """The LALR parser of grammar/deffile.lark: its tables are compiled by Lark on first use and kept
+    in the cache folder (generated.py), so checking needs no import of lark after the first run."""
     global _PARSER
     if _PARSER is None:
-        from .generated import standalone
+        from .generated import tables
+        from .lalr import Parser
 
-        module = standalone("deffile.lark", ("deffile.lark",), start=_STARTS, maybe_placeholders=False)
-        _PARSER = module.Lark_StandAlone(transformer=_builder(module))
+        _PARSER = Parser(tables("deffile.lark", ("deffile.lark",), start=_STARTS, maybe_placeholders=False),
+                         _BuilderRules())
     return _PARSER
 
 
@@ -273,15 +274,10 @@ def _parse_section_line(text: str) -> tuple:
 
 # -- the transformer: parse trees -> IR pieces -----------------------------------------------------
 
-def _builder(module):
-    """The one Transformer, made when the parser is, on the generated module's own Transformer class."""
-    return type("_Builder", (_BuilderRules, module.Transformer), {})()
-
-
 class _BuilderRules:
     """Turns each start rule's tree into IR pieces (positions relative to the parsed text).
 
-    Mixed into the parser's Transformer by :func:`_builder`; Lark runs it inline while parsing (LALR).
+    lalr.Parser calls it as it reduces (LALR), so no parse tree is built.
     """
 
     # header: one tuple per physical line

@@ -6,9 +6,10 @@ Two layers, like BuildKit's own parser:
   BOM, parser directives, continuation with the escape character, comment and blank lines inside
   a continuation, the 64 KiB line limit, heredoc bodies. It keeps, for every character of a
   logical line, where it came from, so errors point at the right physical line and column.
-* The Lark LALR grammar (``grammar/dockerfile.lark``, contextual lexer) reads each logical line:
-  keyword, builder flags and the arguments of each instruction family. :class:`_ToIR`, a Lark
-  Transformer, is the only code that knows the shape of its parse tree; it builds the IR nodes.
+* The LALR grammar (``grammar/dockerfile.lark``, compiled by Lark, contextual lexer) reads each
+  logical line: keyword, builder flags and the arguments of each instruction family.
+  :class:`_ToIR`, called by lalr.Parser as it reduces, is the only code that knows the shape of
+  the parse tree; it builds the IR nodes.
 
 Errors come in BuildKit's order. What BuildKit's AST parser rejects (directives, JSON arrays of
 non-strings, ``ENV`` without a value, unterminated heredocs, ...) is raised as soon as it is met;
@@ -336,29 +337,28 @@ _PARSERS: Dict[str, object] = {}
 def grammar_parser(escape: str = "\\"):
     """The LALR parser for logical lines, built once per escape character.
 
-    It is Lark's stand-alone parser for ``grammar/dockerfile.lark`` (or its backtick variant), which
-    Lark generates on first use and d2s keeps in its cache folder (generated.py): later runs neither
-    import lark nor load a compiled grammar. It runs its :class:`_ToIR` transformer
-    (``parser.options.transformer``) as it parses: ``parse`` returns the IR instruction, with no
-    parse tree built and walked again.
+    It runs the parse tables Lark compiles from ``grammar/dockerfile.lark`` (or its backtick variant),
+    which d2s keeps in its cache folder (generated.py), with lalr.Parser: later runs import no lark.
+    It calls its :class:`_ToIR` transformer as it parses: ``parse`` returns the IR instruction, with
+    no parse tree built and walked again.
     """
     parser = _PARSERS.get(escape)
     if parser is None:
-        module = generated_module(escape)
-        parser = module.Lark_StandAlone(transformer=_transformer_class(escape, module)(escape))
-        _PARSERS[escape] = parser
+        from .lalr import Parser
+
+        parser = _PARSERS[escape] = Parser(grammar_tables(escape), _ToIR(escape))
     return parser
 
 
 _GRAMMARS = ("dockerfile.lark", "dockerfile_backtick.lark")  # the backtick grammar imports the other
 
 
-def generated_module(escape: str = "\\"):
-    """Lark's stand-alone parser module for the grammar of ``escape`` (see generated.py)."""
-    from .generated import standalone
+def grammar_tables(escape: str = "\\") -> dict:
+    """The parse tables of the grammar of ``escape`` (see generated.py)."""
+    from .generated import tables
 
     name = "dockerfile_backtick.lark" if escape == "`" else "dockerfile.lark"
-    return standalone(name, _GRAMMARS, start=["start"])
+    return tables(name, _GRAMMARS, start=["start"])
 
 
 # -- values ----------------------------------------------------------------------------------------
@@ -519,415 +519,396 @@ class _Problem(Exception):
     """An error of BuildKit's instruction layer: reported after the whole file is read."""
 
 
-def _make_transformer(module):
-    # The Transformer and Tree classes of the generated parser module (lark's own, copied into it).
-    Transformer, Tree = module.Transformer, module.Tree
+class _ToIR:
+    """Builds the IR instruction of one logical line from its parse tree.
 
-    class ToIR(Transformer):
-        """Builds the IR instruction of one logical line from its parse tree.
+    AST-level errors raise :class:`D2SError` at once; instruction-level errors are recorded in
+    ``problems`` (by node id) and raised by :func:`parse` in file order. The trigger of an
+    ONBUILD is parsed but not checked (BuildKit checks it in the downstream build).
+    """
 
-        AST-level errors raise :class:`D2SError` at once; instruction-level errors are recorded in
-        ``problems`` (by node id) and raised by :func:`parse` in file order. The trigger of an
-        ONBUILD is parsed but not checked (BuildKit checks it in the downstream build).
-        """
+    def __init__(self, escape: str):
+        self.escape = escape
+        self.path = "Dockerfile"  # set for each file by _read
+        # id(node) -> (node, error); holding the node keeps its id from being reused by a later
+        # node of the same line (an ONBUILD trigger is replaced and freed), which once gave a
+        # stale error to another instruction.
+        self.problems: Dict[int, Tuple[Instruction, D2SError]] = {}
+        self.logical: Optional[LogicalLine] = None
+        self.line_text = ""
+        self.lead = 0
+        quoted_double = r'"((?:[^"%s]|%s[\s\S])*)("?)\Z' % ((re.escape(escape),) * 2)
+        quoted_single = r"'((?:[^'%s]|%s[\s\S])*)('?)\Z" % ((re.escape(escape),) * 2)
+        self._double = re.compile(quoted_double)
+        self._single = re.compile(quoted_single)
+        self._unescape = re.compile(re.escape(escape) + r"([\s\S])")
 
-        def __init__(self, escape: str):
-            super().__init__(visit_tokens=False)
-            self.escape = escape
-            self.path = "Dockerfile"  # set for each file by _read
-            # id(node) -> (node, error); holding the node keeps its id from being reused by a later
-            # node of the same line (an ONBUILD trigger is replaced and freed), which once gave a
-            # stale error to another instruction.
-            self.problems: Dict[int, Tuple[Instruction, D2SError]] = {}
-            self.logical: Optional[LogicalLine] = None
-            self.line_text = ""
-            self.lead = 0
-            quoted_double = r'"((?:[^"%s]|%s[\s\S])*)("?)\Z' % ((re.escape(escape),) * 2)
-            quoted_single = r"'((?:[^'%s]|%s[\s\S])*)('?)\Z" % ((re.escape(escape),) * 2)
-            self._double = re.compile(quoted_double)
-            self._single = re.compile(quoted_single)
-            self._unescape = re.compile(re.escape(escape) + r"([\s\S])")
+    # positions -------------------------------------------------------------------------------
+    def at(self, pos: int) -> Tuple[int, int]:
+        return self.logical.locate(self.lead + pos)
 
-        # positions -------------------------------------------------------------------------------
-        def at(self, pos: int) -> Tuple[int, int]:
-            return self.logical.locate(self.lead + pos)
+    def fail(self, message: str, pos) -> D2SError:
+        """An error at an offset of the trimmed line, or at a Span."""
+        if isinstance(pos, Span):
+            return D2SError(message, pos.line, pos.column, self.path)
+        line, column = self.at(pos)
+        return D2SError(message, line, column, self.path)
 
-        def fail(self, message: str, pos) -> D2SError:
-            """An error at an offset of the trimmed line, or at a Span."""
-            if isinstance(pos, Span):
-                return D2SError(message, pos.line, pos.column, self.path)
-            line, column = self.at(pos)
-            return D2SError(message, line, column, self.path)
+    def problem(self, node: Instruction, message: str, pos) -> Instruction:
+        if id(node) not in self.problems:
+            self.problems[id(node)] = (node, self.fail(message, pos))
+        return node
 
-        def problem(self, node: Instruction, message: str, pos) -> Instruction:
-            if id(node) not in self.problems:
-                self.problems[id(node)] = (node, self.fail(message, pos))
-            return node
+    # pieces ----------------------------------------------------------------------------------
+    def flag(self, children):
+        start = children[0]
+        out = []
+        for token in children[1:]:
+            kind = token.type
+            if kind == "FLAG_PLAIN":
+                out.append(str(token))
+            elif kind == "FLAG_ESCAPED":
+                out.append(token[1:])
+            else:
+                match = (self._double if kind == "FLAG_DOUBLE" else self._single).match(token)
+                out.append(self._unescape.sub(r"\1", match.group(1)))
+        word = "".join(out)
+        name, has_value, value = word.partition("=")
+        line, column = self.at(start.start_pos)
+        return Flag(name, value if has_value else None, Span(line, column, line))
 
-        # pieces ----------------------------------------------------------------------------------
-        def flag(self, children):
-            start = children[0]
-            out = []
-            for token in children[1:]:
-                kind = token.type
-                if kind == "FLAG_PLAIN":
-                    out.append(str(token))
-                elif kind == "FLAG_ESCAPED":
-                    out.append(token[1:])
-                else:
-                    match = (self._double if kind == "FLAG_DOUBLE" else self._single).match(token)
-                    out.append(self._unescape.sub(r"\1", match.group(1)))
-            word = "".join(out)
-            name, has_value, value = word.partition("=")
-            line, column = self.at(start.start_pos)
-            return Flag(name, value if has_value else None, Span(line, column, line))
+    def end_of_flags(self, children):
+        return _END_OF_FLAGS
 
-        def end_of_flags(self, children):
-            return _END_OF_FLAGS
+    def text(self, children):
+        return children[0]
 
-        def text(self, children):
-            return children[0]
+    def pairs(self, children):
+        return ("pairs", children)
 
-        def pairs(self, children):
-            return ("pairs", children)
+    def legacy_pair(self, children):
+        return ("legacy", children)
 
-        def legacy_pair(self, children):
-            return ("legacy", children)
+    def health(self, children):
+        return ("health", children)
 
-        def health(self, children):
-            return ("health", children)
+    # instructions ----------------------------------------------------------------------------
+    def _split(self, children):
+        keyword = children[0]
+        flags = []
+        args = []
+        for child in children[1:]:
+            if isinstance(child, Flag):
+                flags.append(child)
+            elif child is not _END_OF_FLAGS:
+                args.append(child)
+        line, column = self.at(keyword.start_pos)
+        if line != self.logical.line:
+            column = 1
+        span = Span(self.logical.line, column, self.logical.end_line)
+        return keyword, flags, args, span
 
-        # instructions ----------------------------------------------------------------------------
-        def _split(self, children):
-            keyword = children[0]
-            flags = []
-            args = []
-            for child in children[1:]:
-                if isinstance(child, Flag):
-                    flags.append(child)
-                elif child is not _END_OF_FLAGS:
-                    args.append(child)
-            line, column = self.at(keyword.start_pos)
-            if line != self.logical.line:
-                column = 1
-            span = Span(self.logical.line, column, self.logical.end_line)
-            return keyword, flags, args, span
+    def _original(self, keyword) -> str:
+        if keyword.start_pos == 0 and self.lead == 0:
+            return self.logical.text
+        return self.line_text[keyword.start_pos:]
 
-        def _original(self, keyword) -> str:
-            if keyword.start_pos == 0 and self.lead == 0:
-                return self.logical.text
-            return self.line_text[keyword.start_pos:]
-
-        def _check_flags(self, node: Instruction, name: str) -> bool:
-            """BuildKit's BFlags.Parse for this instruction; False once a problem is recorded."""
-            allowed = FLAGS.get(name, {})
-            seen = set()
-            for flag in node.flags:
-                where = flag.span
-                kind = allowed.get(flag.name)
-                if kind is None:
-                    if name == "COPY" and flag.name == "checksum":
-                        self.problem(node, "checksum can't be specified for COPY", where)
-                        return False
-                    hint = _suggest(flag.name, allowed, "--") if allowed else ""
-                    self.problem(node, "unknown flag: --%s%s" % (flag.name, hint), where)
+    def _check_flags(self, node: Instruction, name: str) -> bool:
+        """BuildKit's BFlags.Parse for this instruction; False once a problem is recorded."""
+        allowed = FLAGS.get(name, {})
+        seen = set()
+        for flag in node.flags:
+            where = flag.span
+            kind = allowed.get(flag.name)
+            if kind is None:
+                if name == "COPY" and flag.name == "checksum":
+                    self.problem(node, "checksum can't be specified for COPY", where)
                     return False
-                if flag.name in seen and kind != _LIST:
-                    self.problem(node, "duplicate flag specified: --%s" % flag.name, where)
-                    return False
-                seen.add(flag.name)
-                if kind == _BOOL:
-                    if flag.value == "":
-                        self.problem(node, "missing a value on flag: --%s" % flag.name, where)
-                        return False
-                    if flag.value is not None and flag.value.lower() not in ("true", "false"):
-                        self.problem(node, "expecting boolean value for flag --%s, not: %s" % (flag.name, flag.value),
-                                     where)
-                        return False
-                elif flag.value is None:
+                hint = _suggest(flag.name, allowed, "--") if allowed else ""
+                self.problem(node, "unknown flag: --%s%s" % (flag.name, hint), where)
+                return False
+            if flag.name in seen and kind != _LIST:
+                self.problem(node, "duplicate flag specified: --%s" % flag.name, where)
+                return False
+            seen.add(flag.name)
+            if kind == _BOOL:
+                if flag.value == "":
                     self.problem(node, "missing a value on flag: --%s" % flag.name, where)
                     return False
-            return True
+                if flag.value is not None and flag.value.lower() not in ("true", "false"):
+                    self.problem(node, "expecting boolean value for flag --%s, not: %s" % (flag.name, flag.value),
+                                 where)
+                    return False
+            elif flag.value is None:
+                self.problem(node, "missing a value on flag: --%s" % flag.name, where)
+                return False
+        return True
 
-        def _command(self, token, node_pos: int):
-            """The exec form of a JSON array, else the shell form (parseMaybeJSON)."""
-            if token is None:
-                return None
+    def _command(self, token, node_pos: int):
+        """The exec form of a JSON array, else the shell form (parseMaybeJSON)."""
+        if token is None:
+            return None
+        try:
+            argv = _json_array(token)
+        except _NotStrings:
+            raise self.fail("when using JSON array syntax, arrays must be comprised of strings only",
+                            token.start_pos)
+        return ExecForm(argv) if argv is not None else ShellForm(str(token))
+
+    def _list_form(self, words):  # not `_list`: that is a grammar rule's name
+        """parseMaybeJSONToList: a JSON array, else the whitespace-separated words."""
+        if words and words[0].startswith("["):
             try:
-                argv = _json_array(token)
+                argv = _json_array(self.line_text[words[0].start_pos:])
             except _NotStrings:
                 raise self.fail("when using JSON array syntax, arrays must be comprised of strings only",
-                                token.start_pos)
-            return ExecForm(argv) if argv is not None else ShellForm(str(token))
+                                words[0].start_pos)
+            if argv is not None:
+                return argv, True
+        return [str(w) for w in words], False
 
-        def _list_form(self, words):  # not `_list`: that is a grammar rule's name
-            """parseMaybeJSONToList: a JSON array, else the whitespace-separated words."""
-            if words and words[0].startswith("["):
-                try:
-                    argv = _json_array(self.line_text[words[0].start_pos:])
-                except _NotStrings:
-                    raise self.fail("when using JSON array syntax, arrays must be comprised of strings only",
-                                    words[0].start_pos)
-                if argv is not None:
-                    return argv, True
-            return [str(w) for w in words], False
+    def _text_arg(self, args):
+        return args[0] if args else None
 
-        def _text_arg(self, args):
-            return args[0] if args else None
+    def from_(self, children):
+        keyword, flags, words, span = self._split(children)
+        node = From("FROM", span, flags, original=self._original(keyword))
+        node.image = str(words[0]) if words else ""
+        if len(words) == 3 and words[1].lower() == "as":
+            name = words[2].lower()
+            if not _STAGE_NAME.match(name):
+                self.problem(node, 'invalid name for build stage: %s, name can\'t start with a number or contain '
+                                   "symbols" % _go_quote(str(words[2])), words[2].start_pos)
+            node.stage_name = name
+        elif len(words) != 1:
+            self.problem(node, "FROM requires either one or three arguments", keyword.start_pos)
+        if self._check_flags(node, "FROM"):
+            platform = node.flag("platform")
+            node.platform = platform.value if platform else None
+        return node
 
-        def from_(self, children):
-            keyword, flags, words, span = self._split(children)
-            node = From("FROM", span, flags, original=self._original(keyword))
-            node.image = str(words[0]) if words else ""
-            if len(words) == 3 and words[1].lower() == "as":
-                name = words[2].lower()
-                if not _STAGE_NAME.match(name):
-                    self.problem(node, 'invalid name for build stage: %s, name can\'t start with a number or contain '
-                                       "symbols" % _go_quote(str(words[2])), words[2].start_pos)
-                node.stage_name = name
-            elif len(words) != 1:
-                self.problem(node, "FROM requires either one or three arguments", keyword.start_pos)
-            if self._check_flags(node, "FROM"):
-                platform = node.flag("platform")
-                node.platform = platform.value if platform else None
+    def _shell_dependent(self, cls, name, children):
+        keyword, flags, args, span = self._split(children)
+        node = cls(name, span, flags, original=self._original(keyword))
+        token = self._text_arg(args)
+        command = self._command(token, keyword.start_pos)
+        node.command = command if command is not None else ShellForm("")
+        if self._check_flags(node, name) and command is None:
+            self.problem(node, "%s requires at least one argument" % name, keyword.start_pos)
+        return node
+
+    def run(self, children):
+        return self._shell_dependent(Run, "RUN", children)
+
+    def cmd(self, children):
+        return self._shell_dependent(Cmd, "CMD", children)
+
+    def entrypoint(self, children):
+        return self._shell_dependent(Entrypoint, "ENTRYPOINT", children)
+
+    def shell(self, children):
+        keyword, flags, args, span = self._split(children)
+        node = Shell("SHELL", span, flags, original=self._original(keyword))
+        command = self._command(self._text_arg(args), keyword.start_pos)
+        if not self._check_flags(node, "SHELL"):
             return node
+        if command is None or (isinstance(command, ExecForm) and not command.argv):
+            self.problem(node, "SHELL requires at least one argument", keyword.start_pos)
+        elif isinstance(command, ShellForm):
+            self.problem(node, "SHELL requires the arguments to be in JSON form", args[0].start_pos)
+        else:
+            node.argv = command.argv
+        return node
 
-        def _shell_dependent(self, cls, name, children):
-            keyword, flags, args, span = self._split(children)
-            node = cls(name, span, flags, original=self._original(keyword))
-            token = self._text_arg(args)
-            command = self._command(token, keyword.start_pos)
-            node.command = command if command is not None else ShellForm("")
-            if self._check_flags(node, name) and command is None:
-                self.problem(node, "%s requires at least one argument" % name, keyword.start_pos)
-            return node
-
-        def run(self, children):
-            return self._shell_dependent(Run, "RUN", children)
-
-        def cmd(self, children):
-            return self._shell_dependent(Cmd, "CMD", children)
-
-        def entrypoint(self, children):
-            return self._shell_dependent(Entrypoint, "ENTRYPOINT", children)
-
-        def shell(self, children):
-            keyword, flags, args, span = self._split(children)
-            node = Shell("SHELL", span, flags, original=self._original(keyword))
-            command = self._command(self._text_arg(args), keyword.start_pos)
-            if not self._check_flags(node, "SHELL"):
-                return node
-            if command is None or (isinstance(command, ExecForm) and not command.argv):
-                self.problem(node, "SHELL requires at least one argument", keyword.start_pos)
-            elif isinstance(command, ShellForm):
-                self.problem(node, "SHELL requires the arguments to be in JSON form", args[0].start_pos)
+    def _key_values(self, cls, name, children):
+        keyword, flags, args, span = self._split(children)
+        node = cls(name, span, flags, original=self._original(keyword))
+        if args:
+            kind, tokens = args[0]
+            if kind == "legacy":
+                if len(tokens) < 2:
+                    raise self.fail("%s must have two arguments" % name, tokens[0].start_pos)
+                node.pairs = [KeyValue(str(tokens[0]), str(tokens[1]))]
+                node.legacy = True
             else:
-                node.argv = command.argv
+                for word in tokens:
+                    key, has_value, value = word.partition("=")
+                    if not has_value:
+                        raise self.fail("Syntax error - can't find = in %s. Must be of the form: name=value"
+                                        % _go_quote(str(word)), word.start_pos)
+                    node.pairs.append(KeyValue(key, value))
+        if not self._check_flags(node, name):
             return node
-
-        def _key_values(self, cls, name, children):
-            keyword, flags, args, span = self._split(children)
-            node = cls(name, span, flags, original=self._original(keyword))
-            if args:
-                kind, tokens = args[0]
-                if kind == "legacy":
-                    if len(tokens) < 2:
-                        raise self.fail("%s must have two arguments" % name, tokens[0].start_pos)
-                    node.pairs = [KeyValue(str(tokens[0]), str(tokens[1]))]
-                    node.legacy = True
-                else:
-                    for word in tokens:
-                        key, has_value, value = word.partition("=")
-                        if not has_value:
-                            raise self.fail("Syntax error - can't find = in %s. Must be of the form: name=value"
-                                            % _go_quote(str(word)), word.start_pos)
-                        node.pairs.append(KeyValue(key, value))
-            if not self._check_flags(node, name):
-                return node
-            if not node.pairs:
-                return self.problem(node, "%s requires at least one argument" % name, keyword.start_pos)
-            if node.legacy:
-                return node
-            for word, pair in zip(args[0][1], node.pairs):
-                if not pair.key:
-                    return self.problem(node, "%s names can not be blank" % name, word.start_pos)
+        if not node.pairs:
+            return self.problem(node, "%s requires at least one argument" % name, keyword.start_pos)
+        if node.legacy:
             return node
+        for word, pair in zip(args[0][1], node.pairs):
+            if not pair.key:
+                return self.problem(node, "%s names can not be blank" % name, word.start_pos)
+        return node
 
-        def env(self, children):
-            return self._key_values(Env, "ENV", children)
+    def env(self, children):
+        return self._key_values(Env, "ENV", children)
 
-        def label(self, children):
-            return self._key_values(Label, "LABEL", children)
+    def label(self, children):
+        return self._key_values(Label, "LABEL", children)
 
-        def arg(self, children):
-            keyword, flags, words, span = self._split(children)
-            node = Arg("ARG", span, flags, original=self._original(keyword))
-            for word in words:
-                name, has_default, default = word.partition("=")
-                node.declarations.append(ArgDeclaration(name, default if has_default else None))
-            if not words:
-                return self.problem(node, "ARG requires at least one argument", keyword.start_pos)
-            if not self._check_flags(node, "ARG"):
-                return node
-            for word, declaration in zip(words, node.declarations):
-                if not declaration.name:
-                    return self.problem(node, "ARG names can not be blank", word.start_pos)
+    def arg(self, children):
+        keyword, flags, words, span = self._split(children)
+        node = Arg("ARG", span, flags, original=self._original(keyword))
+        for word in words:
+            name, has_default, default = word.partition("=")
+            node.declarations.append(ArgDeclaration(name, default if has_default else None))
+        if not words:
+            return self.problem(node, "ARG requires at least one argument", keyword.start_pos)
+        if not self._check_flags(node, "ARG"):
             return node
+        for word, declaration in zip(words, node.declarations):
+            if not declaration.name:
+                return self.problem(node, "ARG names can not be blank", word.start_pos)
+        return node
 
-        def _copy(self, name, children):
-            keyword, flags, words, span = self._split(children)
-            node = Copy(name, span, flags, original=self._original(keyword))
-            paths, node.json = self._list_form(words)
-            if paths:
-                node.sources, node.destination = paths[:-1], paths[-1]
-            if len(paths) < 2:
-                return self.problem(node, "%s requires at least two arguments, but only one was provided. "
-                                          "Destination could not be determined" % name, keyword.start_pos)
-            if not self._check_flags(node, name):
-                return node
-            if _is_heredoc_word(node.destination):
-                where = words[-1].start_pos if not node.json else words[0].start_pos
-                return self.problem(node, "%s cannot accept a heredoc as a destination" % name, where)
+    def _copy(self, name, children):
+        keyword, flags, words, span = self._split(children)
+        node = Copy(name, span, flags, original=self._original(keyword))
+        paths, node.json = self._list_form(words)
+        if paths:
+            node.sources, node.destination = paths[:-1], paths[-1]
+        if len(paths) < 2:
+            return self.problem(node, "%s requires at least two arguments, but only one was provided. "
+                                      "Destination could not be determined" % name, keyword.start_pos)
+        if not self._check_flags(node, name):
             return node
+        if _is_heredoc_word(node.destination):
+            where = words[-1].start_pos if not node.json else words[0].start_pos
+            return self.problem(node, "%s cannot accept a heredoc as a destination" % name, where)
+        return node
 
-        def copy(self, children):
-            return self._copy("COPY", children)
+    def copy(self, children):
+        return self._copy("COPY", children)
 
-        def add(self, children):
-            return self._copy("ADD", children)
+    def add(self, children):
+        return self._copy("ADD", children)
 
-        def volume(self, children):
-            keyword, flags, words, span = self._split(children)
-            node = Volume("VOLUME", span, flags, original=self._original(keyword))
-            node.paths, node.json = self._list_form(words)
-            if not node.paths and not node.json:
-                return self.problem(node, "VOLUME requires at least one argument", keyword.start_pos)
-            if not node.paths:
-                return self.problem(node, "VOLUME requires at least one argument", words[0].start_pos)
-            if not self._check_flags(node, "VOLUME"):
-                return node
-            for path in node.paths:
-                if not path.strip(GO_SPACE):
-                    return self.problem(node, "VOLUME specified can not be an empty string", words[0].start_pos)
+    def volume(self, children):
+        keyword, flags, words, span = self._split(children)
+        node = Volume("VOLUME", span, flags, original=self._original(keyword))
+        node.paths, node.json = self._list_form(words)
+        if not node.paths and not node.json:
+            return self.problem(node, "VOLUME requires at least one argument", keyword.start_pos)
+        if not node.paths:
+            return self.problem(node, "VOLUME requires at least one argument", words[0].start_pos)
+        if not self._check_flags(node, "VOLUME"):
             return node
+        for path in node.paths:
+            if not path.strip(GO_SPACE):
+                return self.problem(node, "VOLUME specified can not be an empty string", words[0].start_pos)
+        return node
 
-        def expose(self, children):
-            keyword, flags, words, span = self._split(children)
-            node = Expose("EXPOSE", span, flags, original=self._original(keyword), ports=[str(w) for w in words])
-            if not words:
-                return self.problem(node, "EXPOSE requires at least one argument", keyword.start_pos)
-            self._check_flags(node, "EXPOSE")
+    def expose(self, children):
+        keyword, flags, words, span = self._split(children)
+        node = Expose("EXPOSE", span, flags, original=self._original(keyword), ports=[str(w) for w in words])
+        if not words:
+            return self.problem(node, "EXPOSE requires at least one argument", keyword.start_pos)
+        self._check_flags(node, "EXPOSE")
+        return node
+
+    def _one_string(self, cls, name, field, children):
+        keyword, flags, args, span = self._split(children)
+        node = cls(name, span, flags, original=self._original(keyword))
+        token = self._text_arg(args)
+        setattr(node, field, str(token) if token is not None else "")
+        if token is None:
+            return self.problem(node, "%s requires exactly one argument" % name, keyword.start_pos)
+        self._check_flags(node, name)
+        return node
+
+    def workdir(self, children):
+        return self._one_string(Workdir, "WORKDIR", "path", children)
+
+    def user(self, children):
+        return self._one_string(User, "USER", "user", children)
+
+    def stopsignal(self, children):
+        return self._one_string(StopSignal, "STOPSIGNAL", "signal", children)
+
+    def maintainer(self, children):
+        return self._one_string(Maintainer, "MAINTAINER", "name", children)
+
+    def healthcheck(self, children):
+        keyword, flags, args, span = self._split(children)
+        node = Healthcheck("HEALTHCHECK", span, flags, original=self._original(keyword))
+        if not args:
+            node.kind = ""  # refused below; the IR keeps what was written
+            return self.problem(node, "HEALTHCHECK requires at least one argument", keyword.start_pos)
+        tokens = args[0][1]
+        kind_token = tokens[0]
+        command = self._command(tokens[1], tokens[1].start_pos) if len(tokens) > 1 else None
+        kind = node.kind = kind_token.upper()
+        node.command = command
+        if kind == "NONE":
+            if command is not None:
+                self.problem(node, "HEALTHCHECK NONE takes no arguments", tokens[1].start_pos)
+            return node  # BuildKit does not look at the flags of HEALTHCHECK NONE
+        if not self._check_flags(node, "HEALTHCHECK"):
             return node
-
-        def _one_string(self, cls, name, field, children):
-            keyword, flags, args, span = self._split(children)
-            node = cls(name, span, flags, original=self._original(keyword))
-            token = self._text_arg(args)
-            setattr(node, field, str(token) if token is not None else "")
-            if token is None:
-                return self.problem(node, "%s requires exactly one argument" % name, keyword.start_pos)
-            self._check_flags(node, name)
-            return node
-
-        def workdir(self, children):
-            return self._one_string(Workdir, "WORKDIR", "path", children)
-
-        def user(self, children):
-            return self._one_string(User, "USER", "user", children)
-
-        def stopsignal(self, children):
-            return self._one_string(StopSignal, "STOPSIGNAL", "signal", children)
-
-        def maintainer(self, children):
-            return self._one_string(Maintainer, "MAINTAINER", "name", children)
-
-        def healthcheck(self, children):
-            keyword, flags, args, span = self._split(children)
-            node = Healthcheck("HEALTHCHECK", span, flags, original=self._original(keyword))
-            if not args:
-                node.kind = ""  # refused below; the IR keeps what was written
-                return self.problem(node, "HEALTHCHECK requires at least one argument", keyword.start_pos)
-            tokens = args[0][1]
-            kind_token = tokens[0]
-            command = self._command(tokens[1], tokens[1].start_pos) if len(tokens) > 1 else None
-            kind = node.kind = kind_token.upper()
-            node.command = command
-            if kind == "NONE":
-                if command is not None:
-                    self.problem(node, "HEALTHCHECK NONE takes no arguments", tokens[1].start_pos)
-                return node  # BuildKit does not look at the flags of HEALTHCHECK NONE
-            if not self._check_flags(node, "HEALTHCHECK"):
-                return node
-            if kind != "CMD":
-                return self.problem(node, "Unknown type %s in HEALTHCHECK (try CMD)" % _go_quote(kind),
-                                    kind_token.start_pos)
-            if command is None or (isinstance(command, ExecForm) and not command.argv):
-                return self.problem(node, "Missing command after HEALTHCHECK CMD", kind_token.start_pos)
-            for flag in node.flags:
-                if flag.name in _HEALTH_DURATIONS and flag.value:
-                    try:
-                        duration = _go_duration(flag.value)
-                    except ValueError as err:
-                        return self.problem(node, str(err), flag.span)
-                    if duration and duration < 1000000:
-                        return self.problem(node, "Interval %s cannot be less than 1ms" % _go_quote(flag.name),
-                                            flag.span)
-            retries = node.flag("retries")
-            if retries is not None and retries.value:
+        if kind != "CMD":
+            return self.problem(node, "Unknown type %s in HEALTHCHECK (try CMD)" % _go_quote(kind),
+                                kind_token.start_pos)
+        if command is None or (isinstance(command, ExecForm) and not command.argv):
+            return self.problem(node, "Missing command after HEALTHCHECK CMD", kind_token.start_pos)
+        for flag in node.flags:
+            if flag.name in _HEALTH_DURATIONS and flag.value:
                 try:
-                    count = _go_int32(retries.value)
+                    duration = _go_duration(flag.value)
                 except ValueError as err:
-                    return self.problem(node, str(err), retries.span)
-                if count < 0:
-                    return self.problem(node, "--retries cannot be negative (%d)" % count, retries.span)
+                    return self.problem(node, str(err), flag.span)
+                if duration and duration < 1000000:
+                    return self.problem(node, "Interval %s cannot be less than 1ms" % _go_quote(flag.name),
+                                        flag.span)
+        retries = node.flag("retries")
+        if retries is not None and retries.value:
+            try:
+                count = _go_int32(retries.value)
+            except ValueError as err:
+                return self.problem(node, str(err), retries.span)
+            if count < 0:
+                return self.problem(node, "--retries cannot be negative (%d)" % count, retries.span)
+        return node
+
+    def onbuild(self, children):
+        keyword, flags, args, span = self._split(children)
+        node = Onbuild("ONBUILD", span, flags, original=self._original(keyword))
+        if not args:
+            return self.problem(node, "ONBUILD requires at least one argument", keyword.start_pos)
+        trigger = args[0]
+        trigger_pos = trigger.span
+        if id(trigger) in self.problems:
+            # Checked only when a downstream build runs the trigger: keep it as written.
+            trigger = Instruction(trigger.keyword, trigger.span, trigger.flags, original=trigger.original)
+        node.trigger = trigger
+        if not self._check_flags(node, "ONBUILD"):
             return node
+        if trigger.keyword == "ONBUILD":
+            return self.problem(node, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", trigger_pos)
+        if trigger.keyword in ("MAINTAINER", "FROM"):
+            return self.problem(node, "%s isn't allowed as an ONBUILD trigger" % trigger.keyword, trigger_pos)
+        return node
 
-        def onbuild(self, children):
-            keyword, flags, args, span = self._split(children)
-            node = Onbuild("ONBUILD", span, flags, original=self._original(keyword))
-            if not args:
-                return self.problem(node, "ONBUILD requires at least one argument", keyword.start_pos)
-            trigger = args[0]
-            trigger_pos = trigger.span
-            if id(trigger) in self.problems:
-                # Checked only when a downstream build runs the trigger: keep it as written.
-                trigger = Instruction(trigger.keyword, trigger.span, trigger.flags, original=trigger.original)
-            node.trigger = trigger
-            if not self._check_flags(node, "ONBUILD"):
-                return node
-            if trigger.keyword == "ONBUILD":
-                return self.problem(node, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", trigger_pos)
-            if trigger.keyword in ("MAINTAINER", "FROM"):
-                return self.problem(node, "%s isn't allowed as an ONBUILD trigger" % trigger.keyword, trigger_pos)
-            return node
+    def unknown(self, children):
+        keyword, flags, args, span = self._split(children)
+        name = str(keyword).upper()
+        node = Instruction(name, span, flags, original=self._original(keyword))
+        return self.problem(node, "unknown instruction: %s%s" % (name, _suggest(name, INSTRUCTIONS)),
+                            keyword.start_pos)
 
-        def unknown(self, children):
-            keyword, flags, args, span = self._split(children)
-            name = str(keyword).upper()
-            node = Instruction(name, span, flags, original=self._original(keyword))
-            return self.problem(node, "unknown instruction: %s%s" % (name, _suggest(name, INSTRUCTIONS)),
-                                keyword.start_pos)
-
-        def start(self, children):
-            return children[0]
-
-        def __default__(self, data, children, meta):
-            # Called while parsing: the rules named _x are inlined into their parent, which takes
-            # their children from a tree.
-            if data.startswith("_"):
-                return Tree(data, children)
-            raise AssertionError("no IR for %s" % data)
-
-    return ToIR
+    def start(self, children):
+        return children[0]
 
 
-def _transformer_class(escape: str, module):
-    if escape not in _TRANSFORMERS:
-        _TRANSFORMERS[escape] = _make_transformer(module)
-    return _TRANSFORMERS[escape]
 
 
-_TRANSFORMERS: Dict[str, type] = {}
 
 
 # -- the file --------------------------------------------------------------------------------------
@@ -996,7 +977,7 @@ def _read_locked(text: str, path: str):
         escape = source.escape
         if transformer is None or transformer.escape != escape:
             parser = grammar_parser(escape)
-            transformer = parser.options.transformer
+            transformer = parser.transformer
             transformer.path = path
             transformer.problems.clear()
         trimmed = logical.text.strip(GO_SPACE)

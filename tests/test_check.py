@@ -515,7 +515,7 @@ def test_checking_many_files_builds_the_grammar_once(tmp_path, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(deffile, "_PARSER", None)
-    monkeypatch.setattr(generated, "_MODULES", {})
+    monkeypatch.setattr(generated, "_TABLES", {})
     monkeypatch.setattr(generated, "_load", counting)
     status, out, _ = run_cli(["check", "--format", "json", "."], tmp_path)
     assert len(json.loads(out)["diagnostics"]) > 100

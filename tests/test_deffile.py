@@ -311,7 +311,7 @@ def test_the_parser_is_built_once_and_cached_on_disk(tmp_path, monkeypatch):
 
     monkeypatch.setenv("D2S_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(deffile, "_PARSER", None)
-    monkeypatch.setattr(generated, "_MODULES", {})
+    monkeypatch.setattr(generated, "_TABLES", {})
     first = deffile.grammar_parser()
     assert deffile.grammar_parser() is first
-    assert len(list(tmp_path.glob("parser-deffile-*.py"))) == 1
+    assert len(list(tmp_path.glob("tables-deffile-*.py"))) == 1

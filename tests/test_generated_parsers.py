@@ -1,50 +1,71 @@
-"""The Dockerfile parsers are Lark's stand-alone modules, generated from the .lark grammars on first use.
+"""d2s's parsers run the parse tables Lark compiles from the .lark grammars, kept in the cache folder.
 
-parser.generated_module (generated.py) makes them with Lark's own generator and keeps them in d2s's cache folder,
-named by a digest of the grammars (a changed grammar gets a new module); they are never in the
-repository (they hold Lark's runtime). The last test parses every logical line of the corpus, the
-fixtures and the BuildKit test files with the generated parser and with Lark compiling the .lark file
-afresh, and wants the same tokens and rules from both.
+generated.py has Lark compile a grammar on first use and keeps the tables (lalr.compile_tables) in
+d2s's cache folder, named by a digest of the grammars (a changed grammar gets new tables); lalr.Parser
+runs them. The differential tests parse every logical line of the corpus, the fixtures and the
+BuildKit test files (and every .def body the deffile grammar reads) with lalr.Parser and with Lark's
+own parser on the .lark file compiled afresh, and want the same tokens and rules from both.
 """
 
+import ast
 import os
 import subprocess
 import sys
 
 import lark
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from dockerfile2def import deffile, lalr
 from dockerfile2def import parser as d2s_parser
 
 from .shared import CORPUS, REPO, corpus_files
 
 
 def _in_child(cache: str) -> str:
-    """Convert in a fresh interpreter with ``cache`` as the cache folder; what it printed."""
-    code = ("from dockerfile2def import convert, parser; convert('FROM busybox\\nRUN echo hi\\n'); "
-            "print(parser.generated_module('\\\\').__file__ if hasattr(parser.generated_module('\\\\'), "
-            "'__file__') else 'in memory')")
+    """Convert in a fresh interpreter with ``cache`` as the cache folder; whether it imported lark."""
+    code = ("import sys; from dockerfile2def import convert; convert('FROM busybox\\nRUN echo hi\\n'); "
+            "print('lark' in sys.modules)")
     env = dict(os.environ, D2S_CACHE_DIR=cache)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return done.stdout.strip()
 
 
-def test_the_parser_is_generated_once_into_the_cache(tmp_path):
+def test_the_tables_are_compiled_once_into_the_cache(tmp_path):
     cache = tmp_path / "cache"
-    first = _in_child(str(cache))
-    made = sorted(p.name for p in cache.glob("parser-*.py"))
-    assert made and os.path.dirname(first) == str(cache) and os.path.basename(first) in made
-    assert not any(cache.glob("*.tmp"))
-    stamp = os.stat(first).st_mtime_ns
-    assert _in_child(str(cache)) == first and os.stat(first).st_mtime_ns == stamp  # reused, not remade
-    text = open(first, encoding="utf-8").read()
-    assert "Lark" in text and "d2s: the grammar needs only re" in text
+    assert _in_child(str(cache)) == "True"  # the first run has Lark compile the grammar
+    made = sorted(cache.glob("tables-dockerfile-*.py"))
+    assert len(made) == 1 and not any(cache.glob("*.tmp"))
+    stamp = made[0].stat().st_mtime_ns
+    assert _in_child(str(cache)) == "False"  # later runs load the tables: no lark
+    assert made[0].stat().st_mtime_ns == stamp  # reused, not remade
+    text = made[0].read_text(encoding="utf-8")
+    assert text.startswith("# d2s: parse tables of grammar/dockerfile.lark") and "TABLES = {" in text
 
 
-def test_without_a_writable_cache_the_parser_is_made_in_memory(tmp_path):
+@pytest.mark.parametrize("escape", ["\\\\", "`"])
+def test_the_tables_are_plain_data(escape):
+    tables = d2s_parser.grammar_tables(escape)
+    assert ast.literal_eval(repr(tables)) == tables  # what the cache file holds reads back the same
+
+
+def test_without_a_writable_cache_the_tables_are_made_in_memory(tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    assert _in_child(str(blocked / "cache")) == "in memory"
+    assert _in_child(str(blocked / "cache")) == "True"
+    assert _in_child(str(blocked / "cache")) == "True"  # nothing kept: compiled again
+
+
+def test_a_damaged_cache_file_is_compiled_again(tmp_path):
+    cache = tmp_path / "cache"
+    _in_child(str(cache))
+    made = next(cache.glob("tables-dockerfile-*.py"))
+    for stale in (cache / "__pycache__").glob("*"):
+        stale.unlink()
+    made.write_text("TABLES = {'format': 0}  # cut short\n")
+    assert _in_child(str(cache)) == "True"
+    assert "'format': 0" not in made.read_text()
 
 
 def _lines(escape):
@@ -71,40 +92,106 @@ def _lines(escape):
 
 
 def _shape(node):
-    """A tree as nested tuples: rule names, and each token's type, text and offset."""
+    """A parse tree as nested tuples: rule names, and each token's type, text and offset.
+
+    Lark's trees and lalr.Parser's ``(name, children)`` tuples (no transformer) give the same shape.
+    """
     if hasattr(node, "children"):
-        return (node.data, tuple(_shape(child) for child in node.children))
-    return (node.type, str(node), node.start_pos)
+        name, children = node.data, node.children
+    elif isinstance(node, tuple):
+        name, children = node
+    else:
+        return (node.type, str(node), node.start_pos)
+    return (str(name), tuple(_shape(child) for child in children))
+
+
+def _compare(ours, theirs, text, start):
+    try:
+        expected = _shape(theirs.parse(text, start=start))
+    except lark.exceptions.LarkError:
+        expected = "refused"
+    try:
+        got = _shape(ours.parse(text, start))
+    except lalr.ParseError:
+        got = "refused"
+    assert got == expected, (start, text)
+
+
+def _lark(grammar, **options):
+    return lark.Lark.open(str(REPO / "grammar" / grammar), parser="lalr", lexer="contextual", **options)
 
 
 @pytest.mark.parametrize("escape,grammar", [("\\", "dockerfile.lark"), ("`", "dockerfile_backtick.lark")])
-def test_generated_parser_reads_lines_as_the_grammar_does(escape, grammar):
-    generated = d2s_parser.generated_module(escape).Lark_StandAlone()
-    fresh = lark.Lark.open(str(REPO / "grammar" / grammar), parser="lalr", lexer="contextual",
-                           propagate_positions=False, maybe_placeholders=False)
+def test_tables_read_lines_as_lark_does(escape, grammar):
+    ours = lalr.Parser(d2s_parser.grammar_tables(escape))
+    theirs = _lark(grammar)
     lines = _lines(escape)
     assert len(lines) > (1000 if escape == "\\" else 10)
     for line in lines:
-        try:
-            expected = _shape(fresh.parse(line))
-        except lark.exceptions.LarkError as err:
-            expected = type(err).__name__
-        try:
-            got = _shape(generated.parse(line))
-        except Exception as err:  # the generated module has its own copies of lark's exception classes
-            got = type(err).__name__
-        assert got == expected, line
+        _compare(ours, theirs, line, "start")
 
 
-def test_a_cache_that_cannot_be_written_leaves_the_parser_in_memory(tmp_path, monkeypatch):
+# Characters that steer the Dockerfile grammar's lexers: separators, Unicode blanks, quotes, escapes,
+# flag dashes, "=", JSON brackets, and keyword letters.
+_PIECES = [" ", "\t", "\v", "\f", "\r", "\n", "\u00a0", "\u2028", "\u3000", "'", '"', "\\", "`", "-", "--", "=", "[",
+           "]", ",", "a", "Z", "#", "$", "{", "}", "RUN ", "ENV ", "ARG ", "LABEL ", "COPY ", "FROM ", "ONBUILD ",
+           "HEALTHCHECK ", "CMD ", "NONE", "--from=", "--mount=", "x=y ", "AS ", "\\\n"]
+
+
+@settings(max_examples=int(os.environ.get("D2S_FUZZ_EXAMPLES", "400")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(pieces=st.lists(st.sampled_from(_PIECES), min_size=1, max_size=14), escape=st.sampled_from(["\\", "`"]))
+def test_tables_read_any_line_as_lark_does(pieces, escape):
+    text = "".join(pieces)
+    grammar = "dockerfile_backtick.lark" if escape == "`" else "dockerfile.lark"
+    _compare(_parsers(grammar, escape)[0], _parsers(grammar, escape)[1], text, "start")
+
+
+_CACHED = {}
+
+
+def _parsers(grammar, escape=None, **options):
+    if grammar not in _CACHED:
+        tables = d2s_parser.grammar_tables(escape) if escape else deffile_tables()
+        _CACHED[grammar] = (lalr.Parser(tables), _lark(grammar, **options))
+    return _CACHED[grammar]
+
+
+def deffile_tables():
+    from dockerfile2def.generated import tables
+
+    return tables("deffile.lark", ("deffile.lark",), start=deffile._STARTS, maybe_placeholders=False)
+
+
+def test_tables_read_definition_files_as_lark_does(monkeypatch):
+    """Every text d2s check hands the deffile grammar while reading the fixtures' .def files."""
+    asked = []
+    real = deffile._parse
+
+    def recording(text, start):
+        asked.append((text, start))
+        return real(text, start)
+
+    monkeypatch.setattr(deffile, "_parse", recording)
+    monkeypatch.setattr(deffile, "_SECTION_LINES", {})
+    monkeypatch.setattr(deffile, "_HEADER_LINES", {})
+    for path in sorted(REPO.rglob("*.def")) + sorted((REPO / "fixtures").rglob("*.def*")):
+        deffile.parse_definition(path.read_bytes().decode("utf-8", "replace"), str(path))
+    starts = {start for _, start in asked}
+    assert starts >= {"header", "section_line", "files_body", "template"}, starts
+    ours, theirs = _parsers("deffile.lark", maybe_placeholders=False, start=deffile._STARTS)
+    for text, start in asked:
+        _compare(ours, theirs, text, start)
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_tables_in_memory(tmp_path, monkeypatch):
     from dockerfile2def import cache, generated
 
     def full_disk(path, text):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setenv("D2S_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(generated, "_MODULES", {})
+    monkeypatch.setattr(generated, "_TABLES", {})
     monkeypatch.setattr(cache, "write_atomic", full_disk)
-    module = d2s_parser.generated_module("\\")
-    assert not hasattr(module, "__file__") and module.Lark_StandAlone
-    assert list(tmp_path.glob("parser-*")) == []
+    assert d2s_parser.grammar_tables("\\")["format"] == lalr.FORMAT
+    assert list(tmp_path.glob("tables-*")) == []

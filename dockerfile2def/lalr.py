@@ -1,0 +1,271 @@
+"""A table-driven LALR(1) parser: Lark compiles d2s's grammars, this module runs them.
+
+Lark (``lark.Lark``, LALR with a contextual lexer) turns each .lark file into an action table and one
+lexer per parser state. :func:`compile_tables` writes what Lark built down as plain data: for each
+lexer, its terminal regexes in Lark's order (and Lark's retyping of string terminals that a regex
+terminal also matches); the action table; and, for each rule, which children its callback gets.
+generated.py keeps that data in the cache folder, so a run after the first imports neither lark nor
+its runtime, and compiles a lexer's regexes only when a line first needs that lexer.
+
+:class:`Parser` reads text with those tables exactly as Lark's LALR parser does with a transformer
+given to ``Lark(..., transformer=...)``: the same tokens, the same reductions, and the same callbacks
+called with the same children (terminals named ``_X`` dropped, rules named ``_x`` spliced into their
+parent, ``?rule`` with one child replaced by it). tests/test_generated_parsers.py holds it to that on
+every logical line of the corpus, the fixtures and BuildKit's test files. It does only this, in a loop
+made for it, which is why it is several times faster than Lark's general runtime.
+"""
+
+import re
+from typing import Dict, List, Optional, Sequence
+
+FORMAT = 1  # of the tables compile_tables writes; part of the cache key (generated.py)
+END = "$END"
+
+
+class Token(str):
+    """A terminal's text, with its type and offsets in the parsed text (Lark's Token, as d2s uses it)."""
+
+    type: str
+    start_pos: int
+    _text: str
+
+    @property
+    def end_pos(self) -> int:
+        return self.start_pos + len(self)
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+    @property
+    def line(self) -> int:
+        """1-based line of the first character, counting "\\n" as Lark does."""
+        return self._text.count("\n", 0, self.start_pos) + 1
+
+    @property
+    def column(self) -> int:
+        return self.start_pos - self._text.rfind("\n", 0, self.start_pos)
+
+    def __repr__(self) -> str:
+        return "Token(%r, %s)" % (self.type, str.__repr__(self))
+
+
+class ParseError(ValueError):
+    """Text the grammar does not accept, at an offset of the parsed text."""
+
+    def __init__(self, message: str, pos: int):
+        super().__init__(message)
+        self.pos = pos
+
+
+# -- writing the tables down (needs lark; run once per grammar) -------------------------------------
+
+
+def compile_tables(lark_parser) -> dict:
+    """The tables of a ``lark.Lark(..., parser="lalr", lexer="contextual")`` instance, as plain data.
+
+    Everything is read off the objects Lark built (its lexers' compiled scanners included), not
+    worked out again, so the tables say what Lark would do.
+    """
+    frontend = lark_parser.parser
+    table = frontend.parser._parse_table
+    options = lark_parser.options
+    if options.lexer_callbacks or options.postlex is not None:
+        raise ValueError("lalr tables: lexer callbacks and postlex are not supported")
+
+    rules = list(lark_parser.rules)
+    rule_index = {rule: i for i, rule in enumerate(rules)}
+    rule_rows = []
+    for rule in rules:
+        opts = rule.options
+        if options.maybe_placeholders and opts.empty_indices and any(opts.empty_indices):
+            raise ValueError("lalr tables: [optional] placeholders (rule %s) are not supported" % rule.origin.name)
+        include = []
+        for i, symbol in enumerate(rule.expansion):
+            if opts.keep_all_tokens or not (symbol.is_term and symbol.filter_out):
+                include.append((i, not symbol.is_term and symbol.name.startswith("_")))
+        plain = len(include) == len(rule.expansion) and not any(inline for _, inline in include)
+        name = rule.alias or opts.template_source or rule.origin.name
+        rule_rows.append((
+            str(name),
+            rule.origin.name.startswith("_"),  # spliced into the parent: no callback of its own
+            len(rule.expansion),
+            None if plain else tuple(include),
+            bool(opts.expand1 and not rule.alias),
+            str(rule.origin.name),
+        ))
+
+    actions = {}
+    for state, row in table.states.items():
+        encoded = {}
+        for symbol, (action, arg) in row.items():
+            encoded[str(symbol)] = arg if action.name == "Shift" else ~rule_index[arg]
+        actions[state] = encoded
+
+    lexers: List[tuple] = []
+    lexer_ids: Dict[int, int] = {}
+    lexer_of_state = {}
+    for state, lexer in frontend.lexer.lexers.items():
+        if id(lexer) not in lexer_ids:
+            scanner = lexer.scanner  # built on first use: applies Lark's string/regex "unless" rule
+            unless = {}
+            for kind, callback in lexer.callback.items():
+                kind = str(kind)
+                inner = getattr(callback, "scanner", None)
+                if inner is None:
+                    raise ValueError("lalr tables: lexer callback for %s is not supported" % kind)
+                unless[kind] = [(m.pattern, m.flags) for m in inner._mres]
+            lexer_ids[id(lexer)] = len(lexers)
+            lexers.append(([(m.pattern, m.flags) for m in scanner._mres], unless, sorted(map(str, lexer.ignore_types))))
+        lexer_of_state[state] = lexer_ids[id(lexer)]
+
+    return {
+        "format": FORMAT,
+        "starts": {str(name): (table.start_states[name], table.end_states[name]) for name in table.start_states},
+        "actions": actions,
+        "rules": rule_rows,
+        "lexers": lexers,
+        "lexer_of_state": lexer_of_state,
+    }
+
+
+# -- running them ----------------------------------------------------------------------------------
+
+
+class _Lexer:
+    """One parser state's lexer; its regexes are compiled on first use (most states never lex)."""
+
+    __slots__ = ("spec", "regexes", "unless", "ignore")
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.regexes = None
+        self.unless = None
+        self.ignore = None
+
+    def compile(self):
+        patterns, unless, ignore = self.spec
+        self.unless = {kind: [re.compile(p, f) for p, f in found] for kind, found in unless.items()}
+        self.ignore = frozenset(ignore)
+        self.regexes = [re.compile(p, f) for p, f in patterns]
+        return self.regexes
+
+
+class Parser:
+    """Parses text with compiled tables, calling ``transformer``'s methods as Lark would.
+
+    For a rule ``name`` it calls ``transformer.name(children)``, or ``transformer.__default__(name,
+    children, None)`` when there is no such method; with no transformer it builds ``(name, children)``
+    tuples (what the tests compare with Lark's trees).
+    """
+
+    def __init__(self, tables: dict, transformer=None):
+        self.transformer = transformer
+        if tables.get("format") != FORMAT:
+            raise ValueError("lalr tables of format %r, expected %r" % (tables.get("format"), FORMAT))
+        self.starts = tables["starts"]
+        count = max(tables["actions"]) + 1
+        self.actions: List[Optional[dict]] = [None] * count
+        for state, row in tables["actions"].items():
+            self.actions[state] = row
+        shared = [_Lexer(spec) for spec in tables["lexers"]]
+        self.lexers: List[Optional[_Lexer]] = [None] * count
+        for state, index in tables["lexer_of_state"].items():
+            self.lexers[state] = shared[index]
+        self.rules = [self._reducer(row, transformer) for row in tables["rules"]]
+
+    @staticmethod
+    def _reducer(row, transformer):
+        """(size, include, expand1, callback or None to splice, origin) for one rule."""
+        name, inlined, size, include, expand1, origin = row
+        if inlined:
+            callback = None
+        elif transformer is None:
+            def callback(children, name=name):
+                return (name, children)
+        else:
+            callback = getattr(transformer, name, None)
+            if callback is None:
+                default = getattr(transformer, "__default__", None)
+                if default is None:
+                    raise ValueError("the transformer has no method for rule %s" % name)
+
+                def callback(children, name=name, default=default):
+                    return default(name, children, None)
+        return size, include, expand1, callback, origin
+
+    def parse(self, text: str, start: str = "start"):
+        start_state, end_state = self.starts[start]
+        actions, lexers, rules = self.actions, self.lexers, self.rules
+        states = [start_state]
+        values: list = []
+        state = start_state
+        pos, end = 0, len(text)
+        new = str.__new__
+        while True:
+            # -- the next token, lexed by the current state's lexer (Lark's contextual lexer)
+            if pos < end:
+                lexer = lexers[state]
+                regexes = lexer.regexes or lexer.compile()
+                for regex in regexes:
+                    found = regex.match(text, pos)
+                    if found:
+                        break
+                else:
+                    raise ParseError("no terminal matches %r here" % text[pos:pos + 20], pos)
+                kind = found.lastgroup
+                if lexer.unless and kind in lexer.unless:
+                    for regex in lexer.unless[kind]:
+                        retyped = regex.fullmatch(found.group())
+                        if retyped:
+                            kind = retyped.lastgroup
+                            break
+                if kind in lexer.ignore:
+                    pos = found.end()
+                    continue
+                token = new(Token, found.group())
+                token.type = kind
+                token.start_pos = pos
+                token._text = text
+                pos = found.end()
+            else:
+                kind = END
+                token = None
+            # -- shift it, after the reductions it completes
+            while True:
+                action = actions[state].get(kind)
+                if action is None:
+                    expected = sorted(name for name in actions[state] if name.isupper() or name == END)
+                    raise ParseError("unexpected %s, expected one of %s" % (kind, ", ".join(expected)),
+                                     token.start_pos if token is not None else pos)
+                if action >= 0:
+                    states.append(action)
+                    values.append(token)
+                    state = action
+                    break
+                size, include, expand1, callback, _ = rules[~action]
+                if size:
+                    children = values[-size:]
+                    del values[-size:]
+                    del states[-size:]
+                else:
+                    children = []
+                if include is not None:
+                    kept = []
+                    for i, inline in include:
+                        if inline:
+                            kept.extend(children[i])
+                        else:
+                            kept.append(children[i])
+                    children = kept
+                if callback is None:
+                    value = children
+                elif expand1 and len(children) == 1:
+                    value = children[0]
+                else:
+                    value = callback(children)
+                state = actions[states[-1]][rules[~action][4]]
+                states.append(state)
+                values.append(value)
+                if token is None and state == end_state:
+                    return value
