@@ -1,12 +1,12 @@
-"""d2s's folder for things it makes once and reuses between runs: generated parsers, registry configs
-(registry.py), grammar tables (generated.py).
+"""d2s's folder for things it makes once and reuses between runs: registry configs (registry.py) and
+grammar tables (generated.py).
 
 ``$D2S_CACHE_DIR``, else ``$XDG_CACHE_HOME/d2s``, else ``~/.cache/d2s``. Nothing in it is needed: a
 missing or read-only folder only makes d2s slower.
 """
 
 import os
-from typing import Optional
+from typing import Optional, Union
 
 
 def cache_folder() -> Optional[str]:
@@ -20,12 +20,16 @@ def cache_folder() -> Optional[str]:
     return folder if os.access(folder, os.W_OK) else None
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` under a temporary name and rename it: a concurrent run never reads half a file."""
+def write_atomic(path: str, content: Union[str, bytes]) -> None:
+    """Write ``content`` under a temporary name and rename it: a concurrent run never reads half a file."""
     temporary = "%s.%d.tmp" % (path, os.getpid())
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        if isinstance(content, bytes):
+            with open(temporary, "wb") as handle:
+                handle.write(content)
+        else:
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write(content)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

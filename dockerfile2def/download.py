@@ -8,13 +8,12 @@ then. ``--checksum`` is verified here. A download is written to a temporary file
 interrupted one leaves nothing half-written under its final name.
 """
 
-import hashlib
 import json
 import os
 import shutil
 from typing import Optional
 
-# urllib, email, subprocess and tempfile are imported where they are used: plan_copies imports this
+# hashlib, urllib, email, subprocess and tempfile are imported where they are used: plan_copies imports this
 # module for FOLDER on every conversion, and they would cost start-up ~20 ms.
 
 FOLDER = ".d2s-downloads"
@@ -32,6 +31,7 @@ class ChecksumError(Exception):
 
 def fetch(url: str, context_dir: str, name: str, checksum: Optional[str] = None) -> str:
     """Download ``url`` (or reuse an unchanged earlier download); the file's path relative to the context."""
+    import hashlib
     import tempfile
     import urllib.error
     import urllib.request
@@ -78,6 +78,8 @@ def _verify(path: str, checksum: str) -> None:
     algorithm, _, expected = checksum.partition(":")
     if algorithm not in ("sha256", "sha384", "sha512") or not expected:
         raise ChecksumError("unsupported checksum %r (sha256:<hex>, sha384: or sha512:)" % checksum)
+    import hashlib
+
     digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
@@ -120,6 +122,7 @@ GIT_TIMEOUT = 600
 def clone(source: str, context_dir: str, checksum: Optional[str] = None, keep_git_dir: bool = False) -> str:
     """Check out a git source (``URL#ref:subdir``, BuildKit's form) when converting; the tree's path
     relative to the context. Reused while the remote ref still names the same commit."""
+    import hashlib
     import tempfile
 
     url, ref, subdir, keep = git_parts(source)

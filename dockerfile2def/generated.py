@@ -1,15 +1,16 @@
 """The parse tables of d2s's grammars, compiled by Lark on first use and kept in the cache folder.
 
 Lark (LALR, contextual lexer) compiles a .lark file, the source of truth; lalr.compile_tables writes
-the tables it built down as plain data, and d2s keeps them in its cache folder (cache.py) as a Python
-literal, ``tables-<grammar>-<digest>.py``, with its byte code. The digest covers the grammar files,
-the options and the table format, so a changed grammar gets new tables. Later runs
-load them with neither lark nor a parser runtime to import: lalr.Parser runs them. Without a
-writable cache the tables are made in memory.
+the tables it built down as plain data, and d2s keeps them in its cache folder (cache.py) as
+``tables-<grammar>-<digest>.marshal``. The digest covers the grammar files, the options, the table
+format and the Python version (marshal's format is Python's own), so a changed grammar gets new
+tables. Later runs read them back with marshal, a fraction of a millisecond, and import neither
+lark nor a parser runtime: lalr.Parser runs them. Without a writable cache they are made in memory.
 """
 
-import importlib.util
+import marshal
 import os
+import sys
 from typing import Sequence
 
 from . import lalr
@@ -35,31 +36,27 @@ def _load(grammar: str, sources: Sequence[str], options: dict) -> dict:
     from .cache import cache_folder, write_atomic
 
     folder = grammar_folder()
-    digest = _sha256(repr((lalr.FORMAT, sorted((k, repr(v)) for k, v in options.items()))).encode())
+    digest = _sha256(repr((lalr.FORMAT, sys.implementation.cache_tag, marshal.version,
+                           sorted((k, repr(v)) for k, v in options.items()))).encode())
     for name in sources:
         with open(os.path.join(folder, name), "rb") as handle:
             digest.update(name.encode() + b"\0" + handle.read() + b"\0")
     stem = grammar.rsplit(".", 1)[0]
     cache = cache_folder()
-    path = os.path.join(cache, "tables-%s-%s.py" % (stem, digest.hexdigest()[:16])) if cache else None
-    if path and os.path.isfile(path):
-        spec = importlib.util.spec_from_file_location("dockerfile2def._tables_" + stem, path)
-        module = importlib.util.module_from_spec(spec)
+    path = os.path.join(cache, "tables-%s-%s.marshal" % (stem, digest.hexdigest()[:16])) if cache else None
+    if path:
         try:
-            spec.loader.exec_module(module)
-            if module.TABLES["format"] == lalr.FORMAT:
-                return module.TABLES
-        except Exception:  # a damaged cache file: made again below
+            with open(path, "rb") as handle:
+                found = marshal.loads(handle.read())
+            if isinstance(found, dict) and found.get("format") == lalr.FORMAT:
+                return found
+        except (OSError, ValueError, EOFError, TypeError):  # missing or damaged: made (again) below
             pass
     found = _compile(folder, grammar, options)
     if path:
-        import py_compile
-
         try:
-            write_atomic(path, "# d2s: parse tables of grammar/%s, compiled by lark; safe to delete.\nTABLES = %r\n"
-                         % (grammar, found))
-            py_compile.compile(path, doraise=True)  # byte code even where PYTHONDONTWRITEBYTECODE is set
-        except (OSError, py_compile.PyCompileError):  # a full disk, say: the tables still work, from memory
+            write_atomic(path, marshal.dumps(found))
+        except OSError:  # a full disk, say: the tables still work, from memory
             pass
     return found
 
@@ -71,5 +68,7 @@ def _compile(folder: str, grammar: str, options: dict) -> dict:
 
 
 def grammar_folder() -> str:
-    """The installed grammar/ folder (the package dockerfile2def.grammar)."""
-    return os.path.dirname(importlib.util.find_spec("dockerfile2def.grammar").origin)
+    """The installed grammar/ folder (grammar/ of the source tree, installed as dockerfile2def.grammar)."""
+    from . import grammar  # the package holding the .lark files
+
+    return os.path.dirname(grammar.__file__)

@@ -314,4 +314,4 @@ def test_the_parser_is_built_once_and_cached_on_disk(tmp_path, monkeypatch):
     monkeypatch.setattr(generated, "_TABLES", {})
     first = deffile.grammar_parser()
     assert deffile.grammar_parser() is first
-    assert len(list(tmp_path.glob("tables-deffile-*.py"))) == 1
+    assert len(list(tmp_path.glob("tables-deffile-*.marshal"))) == 1
