@@ -18,7 +18,7 @@ made for it, which is why it is several times faster than Lark's general runtime
 import re
 from typing import Dict, List, Optional, Sequence
 
-FORMAT = 1  # of the tables compile_tables writes; part of the cache key (generated.py)
+FORMAT = 2  # of the tables compile_tables writes; part of the cache key (generated.py)
 END = "$END"
 
 
@@ -76,6 +76,7 @@ def compile_tables(lark_parser) -> dict:
     rules = list(lark_parser.rules)
     rule_index = {rule: i for i, rule in enumerate(rules)}
     rule_rows = []
+    kept_terminals = set()
     for rule in rules:
         opts = rule.options
         if options.maybe_placeholders and opts.empty_indices and any(opts.empty_indices):
@@ -84,6 +85,8 @@ def compile_tables(lark_parser) -> dict:
         for i, symbol in enumerate(rule.expansion):
             if opts.keep_all_tokens or not (symbol.is_term and symbol.filter_out):
                 include.append((i, not symbol.is_term and symbol.name.startswith("_")))
+                if symbol.is_term:
+                    kept_terminals.add(str(symbol.name))
         plain = len(include) == len(rule.expansion) and not any(inline for _, inline in include)
         name = rule.alias or opts.template_source or rule.origin.name
         rule_rows.append((
@@ -124,6 +127,8 @@ def compile_tables(lark_parser) -> dict:
         "starts": {str(name): (table.start_states[name], table.end_states[name]) for name in table.start_states},
         "actions": actions,
         "rules": rule_rows,
+        # Terminals no rule keeps (separators): the parser makes no token for them.
+        "dropped": sorted(str(t.name) for t in lark_parser.terminals if str(t.name) not in kept_terminals),
         "lexers": lexers,
         "lexer_of_state": lexer_of_state,
     }
@@ -133,22 +138,43 @@ def compile_tables(lark_parser) -> dict:
 
 
 class _Lexer:
-    """One parser state's lexer; its regexes are compiled on first use (most states never lex)."""
+    """One lexer of the tables; its regexes are compiled on first use (most lexers never run)."""
 
     __slots__ = ("spec", "regexes", "unless", "ignore")
 
     def __init__(self, spec):
         self.spec = spec
-        self.regexes = None
-        self.unless = None
+        self.regexes = None  # compiled: Lark's alternation of terminals, in Lark's order
+        self.unless = None  # terminal -> regexes retyping a match to a string terminal
         self.ignore = None
 
-    def compile(self):
-        patterns, unless, ignore = self.spec
-        self.unless = {kind: [re.compile(p, f) for p, f in found] for kind, found in unless.items()}
-        self.ignore = frozenset(ignore)
-        self.regexes = [re.compile(p, f) for p, f in patterns]
-        return self.regexes
+    def compile(self) -> "_Lexer":
+        if self.regexes is None:
+            patterns, unless, ignore = self.spec
+            self.unless = {kind: [re.compile(p, f) for p, f in found] for kind, found in unless.items()}
+            self.ignore = frozenset(ignore)
+            self.regexes = [re.compile(p, f) for p, f in patterns]
+        return self
+
+    def next(self, text: str, pos: int):
+        """(terminal, match) of the token at ``pos``, ignored terminals skipped; (None, pos) at the end."""
+        while pos < len(text):
+            for regex in self.regexes:
+                found = regex.match(text, pos)
+                if found:
+                    break
+            else:
+                raise ParseError("no terminal matches %r here" % text[pos:pos + 20], pos)
+            kind = found.lastgroup
+            for regex in self.unless.get(kind, ()):
+                retyped = regex.fullmatch(found.group())
+                if retyped:
+                    kind = retyped.lastgroup
+                    break
+            if kind not in self.ignore:
+                return kind, found
+            pos = found.end()
+        return None, pos
 
 
 class Parser:
@@ -160,19 +186,23 @@ class Parser:
     """
 
     def __init__(self, tables: dict, transformer=None):
-        self.transformer = transformer
         if tables.get("format") != FORMAT:
             raise ValueError("lalr tables of format %r, expected %r" % (tables.get("format"), FORMAT))
+        self.transformer = transformer
         self.starts = tables["starts"]
         count = max(tables["actions"]) + 1
         self.actions: List[Optional[dict]] = [None] * count
         for state, row in tables["actions"].items():
             self.actions[state] = row
-        shared = [_Lexer(spec) for spec in tables["lexers"]]
-        self.lexers: List[Optional[_Lexer]] = [None] * count
+        self._lexers = [_Lexer(spec) for spec in tables["lexers"]]
+        self._lexer_of_state = [0] * count
         for state, index in tables["lexer_of_state"].items():
-            self.lexers[state] = shared[index]
+            self._lexer_of_state[state] = index
+        # Per state, filled on first use: the compiled regex when the lexer is one plain regex (the
+        # fast path), else its _Lexer.
+        self.scanners: list = [None] * count
         self.rules = [self._reducer(row, transformer) for row in tables["rules"]]
+        self.dropped = frozenset(tables["dropped"])
 
     @staticmethod
     def _reducer(row, transformer):
@@ -192,58 +222,58 @@ class Parser:
 
                 def callback(children, name=name, default=default):
                     return default(name, children, None)
-        return size, include, expand1, callback, origin
+        return size, include, expand1 and callback is not None, callback, origin
+
+    def _scanner(self, state: int):
+        lexer = self._lexers[self._lexer_of_state[state]].compile()
+        plain = len(lexer.regexes) == 1 and not lexer.unless and not lexer.ignore
+        scanner = self.scanners[state] = lexer.regexes[0] if plain else lexer
+        return scanner
 
     def parse(self, text: str, start: str = "start"):
-        start_state, end_state = self.starts[start]
-        actions, lexers, rules = self.actions, self.lexers, self.rules
-        states = [start_state]
+        state, end_state = self.starts[start]
+        actions, scanners, rules, dropped = self.actions, self.scanners, self.rules, self.dropped
+        states = [state]
         values: list = []
-        state = start_state
         pos, end = 0, len(text)
         new = str.__new__
         while True:
-            # -- the next token, lexed by the current state's lexer (Lark's contextual lexer)
+            # The next token, read by the lexer of the current state (Lark's contextual lexer).
             if pos < end:
-                lexer = lexers[state]
-                regexes = lexer.regexes or lexer.compile()
-                for regex in regexes:
-                    found = regex.match(text, pos)
-                    if found:
-                        break
+                scanner = scanners[state] or self._scanner(state)
+                if scanner.__class__ is _Lexer:
+                    kind, found = scanner.next(text, pos)
                 else:
-                    raise ParseError("no terminal matches %r here" % text[pos:pos + 20], pos)
-                kind = found.lastgroup
-                if lexer.unless and kind in lexer.unless:
-                    for regex in lexer.unless[kind]:
-                        retyped = regex.fullmatch(found.group())
-                        if retyped:
-                            kind = retyped.lastgroup
-                            break
-                if kind in lexer.ignore:
-                    pos = found.end()
-                    continue
+                    found = scanner.match(text, pos)
+                    if found is None:
+                        raise ParseError("no terminal matches %r here" % text[pos:pos + 20], pos)
+                    kind = found.lastgroup
+            else:
+                kind = None
+            if kind is None:
+                kind, token = END, None
+            elif kind in dropped:  # a separator: its place on the stack is all it needs
+                token = None
+                pos = found.end()
+            else:
                 token = new(Token, found.group())
                 token.type = kind
                 token.start_pos = pos
                 token._text = text
                 pos = found.end()
-            else:
-                kind = END
-                token = None
-            # -- shift it, after the reductions it completes
+            # Shift it, after the reductions it completes.
             while True:
                 action = actions[state].get(kind)
                 if action is None:
                     expected = sorted(name for name in actions[state] if name.isupper() or name == END)
                     raise ParseError("unexpected %s, expected one of %s" % (kind, ", ".join(expected)),
-                                     token.start_pos if token is not None else pos)
+                                     found.start() if kind is not END else pos)
                 if action >= 0:
                     states.append(action)
                     values.append(token)
                     state = action
                     break
-                size, include, expand1, callback, _ = rules[~action]
+                size, include, expand1, callback, origin = rules[~action]
                 if size:
                     children = values[-size:]
                     del values[-size:]
@@ -264,8 +294,8 @@ class Parser:
                     value = children[0]
                 else:
                     value = callback(children)
-                state = actions[states[-1]][rules[~action][4]]
+                state = actions[states[-1]][origin]
                 states.append(state)
                 values.append(value)
-                if token is None and state == end_state:
+                if state == end_state and kind is END:
                     return value

@@ -580,9 +580,6 @@ class _ToIR:
     def end_of_flags(self, children):
         return _END_OF_FLAGS
 
-    def text(self, children):
-        return children[0]
-
     def pairs(self, children):
         return ("pairs", children)
 
