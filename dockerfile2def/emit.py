@@ -244,12 +244,15 @@ class StageWriter:
 
     def translate(self, instruction: Instruction) -> List[str]:
         lines = [self.comment(instruction)]
-        handler = getattr(self, "do_" + type(instruction).__name__.lower(), None)
-        if handler is None:
+        kind = type(instruction)
+        method = _HANDLERS.get(kind)
+        if method is None:
+            method = _HANDLERS[kind] = getattr(StageWriter, "do_" + kind.__name__.lower(), False)
+        if not method:
             self.ctx.warn("D2S001", "%s is not translated" % instruction.keyword, instruction.span.line,
                           instruction.span.column)
             return lines
-        return lines + handler(instruction)
+        return lines + method(self, instruction)
 
     def do_from(self, instruction) -> List[str]:
         return []
@@ -387,7 +390,7 @@ class StageWriter:
             or not _PLAIN_LABEL_KEY.match(key)  # %..., #..., spaces: misread or dropped
             or "{{" in value
             or value != value.strip()  # Apptainer trims
-            or not all(c.isprintable() for c in value)  # newlines, tabs, line separators
+            or not value.isprintable()  # newlines, tabs, line separators
         )
 
     def label_lines(self) -> List[str]:
@@ -430,6 +433,9 @@ class StageWriter:
         return lines
 
 
+_HANDLERS: Dict[type, object] = {}  # IR class -> its StageWriter.do_* function (False: none)
+
+
 def _json_word(value: str) -> str:
     """A shell word whose value is ``value`` JSON-encoded; base-image variables are encoded in %post."""
     if not has_deferred(value):
@@ -442,6 +448,9 @@ def _json_word(value: str) -> str:
 def _section(name: str, lines: List[str]) -> str:
     out = ["%" + name]
     for line in lines:
+        if "\n" not in line:
+            out.append(INDENT + line if line else "")
+            continue
         for piece in line.split("\n"):
             out.append(INDENT + piece if piece else "")
     return "\n".join(out) + "\n"
