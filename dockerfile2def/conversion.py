@@ -1,31 +1,68 @@
 """The conversion pipeline: parse -> passes -> emit, and its public result type."""
 
 import gc
-from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional
 
 from .errors import D2SError, Diagnostic
 
 
-@dataclass
-class Context:
-    """What the passes know besides the IR: the user's options and the diagnostics found so far."""
+def _values(obj) -> tuple:
+    return tuple(getattr(obj, name) for name in obj._fields)
 
-    path: str = "Dockerfile"
-    context_dir: Optional[str] = None  # the build context folder; None: no file system access
-    build_args: Dict[str, str] = field(default_factory=dict)
-    target: Optional[str] = None
-    # Base image configs by image reference ({"Env": [...], "Entrypoint": [...], ...}), when known.
-    base_configs: Dict[str, dict] = field(default_factory=dict)
-    # Reads a config the caller did not give (registry.load_config); None: never look one up.
-    config_loader: Optional[Callable[[str], Optional[dict]]] = None
-    # Downloads ADD <url> when converting (download.fetch); None: %setup downloads at build time.
-    downloader: Optional[Callable[..., str]] = None
-    # Checks out ADD <git repository> when converting (download.clone); None: %setup clones it.
-    cloner: Optional[Callable[..., str]] = None
-    # Files d2s itself writes into the context (the .def, the image): never copied into the image.
-    own_outputs: List[str] = field(default_factory=list)
-    diagnostics: List[Diagnostic] = field(default_factory=list)
+
+def _fields_equal(self, other):
+    if other.__class__ is self.__class__:
+        return _values(self) == _values(other)
+    return NotImplemented
+
+
+def _fields_repr(self):
+    return "%s(%s)" % (self.__class__.__qualname__,
+                       ", ".join("%s=%r" % (name, getattr(self, name)) for name in self._fields))
+
+
+class Context:
+    """What the passes know besides the IR: the user's options and the diagnostics found so far.
+
+    Context and Conversion are plain classes with the constructor, equality and repr a dataclass
+    would give them: importing ``dataclasses`` cost every `d2s convert` 6 ms at start-up.
+    """
+
+    _fields = ("path", "context_dir", "build_args", "target", "base_configs", "config_loader", "downloader",
+               "cloner", "own_outputs", "diagnostics")
+
+    def __init__(
+        self,
+        path: str = "Dockerfile",
+        context_dir: Optional[str] = None,
+        build_args: Optional[Dict[str, str]] = None,
+        target: Optional[str] = None,
+        base_configs: Optional[Dict[str, dict]] = None,
+        config_loader: Optional[Callable[[str], Optional[dict]]] = None,
+        downloader: Optional[Callable[..., str]] = None,
+        cloner: Optional[Callable[..., str]] = None,
+        own_outputs: Optional[List[str]] = None,
+        diagnostics: Optional[List[Diagnostic]] = None,
+    ):
+        self.path = path
+        self.context_dir = context_dir  # the build context folder; None: no file system access
+        self.build_args = {} if build_args is None else build_args
+        self.target = target
+        # Base image configs by image reference ({"Env": [...], "Entrypoint": [...], ...}), when known.
+        self.base_configs = {} if base_configs is None else base_configs
+        # Reads a config the caller did not give (registry.load_config); None: never look one up.
+        self.config_loader = config_loader
+        # Downloads ADD <url> when converting (download.fetch); None: %setup downloads at build time.
+        self.downloader = downloader
+        # Checks out ADD <git repository> when converting (download.clone); None: %setup clones it.
+        self.cloner = cloner
+        # Files d2s itself writes into the context (the .def, the image): never copied into the image.
+        self.own_outputs = [] if own_outputs is None else own_outputs
+        self.diagnostics = [] if diagnostics is None else diagnostics
+
+    __eq__ = _fields_equal
+    __repr__ = _fields_repr
+    __hash__ = None
 
     def warn(self, code: str, message: str, line: int, column: int = 1) -> None:
         if "\0" in message:  # a base-image variable's marker (passes/scope.py), shown as ${NAME}
@@ -39,13 +76,19 @@ class Context:
         return D2SError(message, line, column, self.path)
 
 
-@dataclass
 class Conversion:
     """The result of :func:`convert`: the definition file text and what d2s had to say about it."""
 
-    definition: str
-    diagnostics: List[Diagnostic] = field(default_factory=list)
-    # Files the definition needs beside it (relative path -> bytes), e.g. none today.
+    _fields = ("definition", "diagnostics")
+
+    def __init__(self, definition: str, diagnostics: Optional[List[Diagnostic]] = None):
+        self.definition = definition
+        self.diagnostics = [] if diagnostics is None else diagnostics
+        # Files the definition needs beside it (relative path -> bytes), e.g. none today.
+
+    __eq__ = _fields_equal
+    __repr__ = _fields_repr
+    __hash__ = None
 
 
 def convert(

@@ -4,22 +4,80 @@ Every node keeps its source span. Values are kept raw, exactly as written (quote
 included); variable expansion happens in a pass, never in the parser. Passes return new or
 updated nodes; the fields marked "resolved" are filled in by passes and are ``None`` straight
 out of the parser.
+
+The classes are written out by hand rather than with ``@dataclass``: importing ``dataclasses``
+(and ``inspect`` with it) and generating the methods of thirty classes cost `d2s convert` a dozen
+milliseconds at start-up. Each class lists its own fields in ``__slots__``, in constructor order;
+``_fields`` (derived) holds all of them, inherited ones first, as a dataclass would order them.
+A constructor argument that defaults to ``None`` where the field is a list, dict or command gets
+a fresh one, never a shared one.
 """
 
-from dataclasses import dataclass, field
+from __future__ import annotations  # annotations stay strings: nothing to evaluate at import
+
 from typing import List, Optional, Tuple, Union
+
+
+class Span:
+    """1-based line and column of the first character, and the last line of the instruction.
+
+    Immutable and hashable; ``end_line`` 0 means the instruction ends on ``line``.
+    """
+
+    __slots__ = ("line", "column", "end_line")
+    _fields = __slots__
+
+    def __init__(self, line: int, column: int = 1, end_line: int = 0):
+        # object.__setattr__ goes past our own __setattr__, which refuses every change.
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "column", column)
+        object.__setattr__(self, "end_line", end_line or line)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("cannot assign to field %r: a Span is immutable" % name)
+
+    def __delattr__(self, name):
+        raise AttributeError("cannot delete field %r: a Span is immutable" % name)
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.line, self.column, self.end_line) == (other.line, other.column, other.end_line)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.line, self.column, self.end_line))
+
+    def __repr__(self):
+        return "%s(line=%r, column=%r, end_line=%r)" % (self.__class__.__qualname__, self.line, self.column,
+                                                         self.end_line)
+
+    # copy and pickle rebuild through the constructor (their default would set the slots one by one,
+    # which __setattr__ refuses); an immutable value needs no copy at all.
+    def __reduce__(self):
+        return (self.__class__, (self.line, self.column, self.end_line))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 class _Node:
     """The __eq__ and __repr__ a dataclass would generate, written once for every node.
 
-    ``@dataclass`` compiles a function per generated method and per class; the IR's thirty classes
-    made importing this module a dozen milliseconds of every `d2s convert`. :func:`_node` generates
-    only ``__init__``. Like a dataclass with ``eq=True``, a node is not hashable.
+    Two nodes are equal when they are of the same class and their fields are equal. Like a
+    dataclass with ``eq=True``, a node is not hashable.
     """
 
     __slots__ = ()
     __hash__ = None
+    _fields: Tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._fields = cls.__mro__[1]._fields + tuple(cls.__dict__.get("__slots__", ()))
+        cls.__match_args__ = cls._fields
 
     def __eq__(self, other):
         if other.__class__ is self.__class__:
@@ -28,82 +86,78 @@ class _Node:
 
     def __repr__(self):
         return "%s(%s)" % (self.__class__.__qualname__,
-                           ", ".join("%s=%r" % (name, getattr(self, name)) for name in self.__dataclass_fields__))
+                           ", ".join("%s=%r" % (name, getattr(self, name)) for name in self._fields))
 
     def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+        return tuple(getattr(self, name) for name in self._fields)
 
 
-def _node(cls):
-    return dataclass(cls, eq=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Span:
-    """1-based line and column of the first character, and the last line of the instruction."""
-
-    line: int
-    column: int = 1
-    end_line: int = 0
-
-    def __post_init__(self):
-        if not self.end_line:
-            object.__setattr__(self, "end_line", self.line)
-
-
-@_node
 class Flag(_Node):
     """A builder flag such as ``--from=build``; ``value`` is None for a bare ``--link``."""
 
-    name: str
-    value: Optional[str]
-    span: Span
+    __slots__ = ("name", "value", "span")
+
+    def __init__(self, name: str, value: Optional[str], span: Span):
+        self.name = name
+        self.value = value
+        self.span = span
 
     def text(self) -> str:
         return "--%s" % self.name if self.value is None else "--%s=%s" % (self.name, self.value)
 
 
-@_node
 class Heredoc(_Node):
     """One here-document attached to RUN, COPY or ADD."""
 
-    name: str
-    body: str  # raw, trailing newline kept (BuildKit strips leading tabs for <<- where it uses the body)
-    expand: bool  # False when any part of the delimiter was quoted
-    chomp: bool  # <<-
-    file_descriptor: int = 0
-    span: Optional[Span] = None
+    __slots__ = ("name", "body", "expand", "chomp", "file_descriptor", "span")
+
+    def __init__(self, name: str, body: str, expand: bool, chomp: bool, file_descriptor: int = 0,
+                 span: Optional[Span] = None):
+        self.name = name
+        # raw, trailing newline kept (BuildKit strips leading tabs for <<- where it uses the body)
+        self.body = body
+        self.expand = expand  # False when any part of the delimiter was quoted
+        self.chomp = chomp  # <<-
+        self.file_descriptor = file_descriptor
+        self.span = span
 
 
-@_node
 class ShellForm(_Node):
     """Shell form: the text after the flags, continuation lines joined, as one string."""
 
-    text: str
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
 
 
-@_node
 class ExecForm(_Node):
     """Exec (JSON) form: a list of strings, no shell, no expansion."""
 
-    argv: List[str]
+    __slots__ = ("argv",)
+
+    def __init__(self, argv: List[str]):
+        self.argv = argv
 
 
 Command = Union[ShellForm, ExecForm]
 
 
-@_node
 class Instruction(_Node):
     """One instruction: its keyword, flags and source; the fields below the first four are resolved by passes."""
 
-    keyword: str  # upper case, as Docker names it
-    span: Span
-    flags: List[Flag] = field(default_factory=list)
-    original: str = ""  # the logical line, continuations joined
-    # Resolved by passes (None straight out of the parser):
-    workdir: Optional[str] = None  # absolute working directory in effect (resolve_workdir)
-    user: Optional[str] = None  # USER in effect, expanded (resolve_workdir)
-    shell: Optional[List[str]] = None  # SHELL in effect for shell-form commands (resolve_shell)
+    __slots__ = ("keyword", "span", "flags", "original", "workdir", "user", "shell")
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None):
+        self.keyword = keyword  # upper case, as Docker names it
+        self.span = span
+        self.flags = [] if flags is None else flags
+        self.original = original  # the logical line, continuations joined
+        # Resolved by passes (None straight out of the parser):
+        self.workdir = workdir  # absolute working directory in effect (resolve_workdir)
+        self.user = user  # USER in effect, expanded (resolve_workdir)
+        self.shell = shell  # SHELL in effect for shell-form commands (resolve_shell)
 
     def flag(self, name: str) -> Optional[Flag]:
         """The last flag with this name (Docker takes the last one of a non-list flag)."""
@@ -117,109 +171,166 @@ class Instruction(_Node):
         return [f.value or "" for f in self.flags if f.name == name]
 
 
-@_node
+# The instructions' constructors take Instruction's seven parameters first, as a dataclass
+# subclass would, and hand them to Instruction.__init__.
+
+
 class From(Instruction):
     """FROM: the image (expanded by resolve_global_args), the stage name and --platform."""
 
-    image: str = ""
-    stage_name: Optional[str] = None  # lowercased, as BuildKit stores it
-    platform: Optional[str] = None
+    __slots__ = ("image", "stage_name", "platform")
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 image: str = "", stage_name: Optional[str] = None, platform: Optional[str] = None):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.image = image
+        self.stage_name = stage_name  # lowercased, as BuildKit stores it
+        self.platform = platform
 
 
-@_node
 class Run(Instruction):
     """RUN: the command, its heredocs, and what translate_run adds."""
 
-    command: Command = field(default_factory=lambda: ShellForm(""))
-    heredocs: List[Heredoc] = field(default_factory=list)
-    # (path, content, mode) files written just before the command runs (translate_run)
-    files: List[Tuple[str, str, str]] = field(default_factory=list)
-    mounts: List["Mount"] = field(default_factory=list)  # RUN --mount, resolved (translate_run, plan_copies)
+    __slots__ = ("command", "heredocs", "files", "mounts")
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 command: Optional[Command] = None, heredocs: Optional[List[Heredoc]] = None,
+                 files: Optional[List[Tuple[str, str, str]]] = None, mounts: Optional[List[Mount]] = None):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.command = ShellForm("") if command is None else command
+        self.heredocs = [] if heredocs is None else heredocs
+        # (path, content, mode) files written just before the command runs (translate_run)
+        self.files = [] if files is None else files
+        self.mounts = [] if mounts is None else mounts  # RUN --mount, resolved (translate_run, plan_copies)
 
 
-@_node
 class Mount(_Node):
     """A RUN --mount as d2s makes it: the target holds ``source`` (or nothing) during that RUN only."""
 
-    kind: str  # bind, cache, tmpfs, secret, ssh
-    target: str  # absolute
-    options: dict = field(default_factory=dict)
-    source: Optional["StagedSource"] = None  # bind: what is staged to appear at target
+    __slots__ = ("kind", "target", "options", "source")
+
+    def __init__(self, kind: str, target: str, options: Optional[dict] = None,
+                 source: Optional[StagedSource] = None):
+        self.kind = kind  # bind, cache, tmpfs, secret, ssh
+        self.target = target  # absolute
+        self.options = {} if options is None else options
+        self.source = source  # bind: what is staged to appear at target
 
 
-@_node
 class Cmd(Instruction):
     """CMD: the default command."""
 
-    command: Command = field(default_factory=lambda: ShellForm(""))
+    __slots__ = ("command",)
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 command: Optional[Command] = None):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.command = ShellForm("") if command is None else command
 
 
-@_node
 class Entrypoint(Instruction):
     """ENTRYPOINT: the command the image runs."""
 
-    command: Command = field(default_factory=lambda: ShellForm(""))
+    __slots__ = ("command",)
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 command: Optional[Command] = None):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.command = ShellForm("") if command is None else command
 
 
-@_node
 class Shell(Instruction):
     """SHELL: the shell for later shell forms (JSON form only)."""
 
-    argv: List[str] = field(default_factory=list)
+    __slots__ = ("argv",)
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 argv: Optional[List[str]] = None):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.argv = [] if argv is None else argv
 
 
-@_node
 class KeyValue(_Node):
     """One ``key=value`` of ENV or LABEL."""
 
-    key: str  # raw word
-    value: str  # raw word (quotes kept) or, in the legacy form, the raw rest of the line
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: str, value: str):
+        self.key = key  # raw word
+        self.value = value  # raw word (quotes kept) or, in the legacy form, the raw rest of the line
 
 
-@_node
 class Env(Instruction):
     """ENV: its pairs; ``legacy`` for the ``ENV key value`` form."""
 
-    pairs: List[KeyValue] = field(default_factory=list)
-    legacy: bool = False
+    __slots__ = ("pairs", "legacy")
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 pairs: Optional[List[KeyValue]] = None, legacy: bool = False):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.pairs = [] if pairs is None else pairs
+        self.legacy = legacy
 
 
-@_node
 class Label(Instruction):
     """LABEL: its pairs; ``legacy`` for the ``LABEL key value`` form."""
 
-    pairs: List[KeyValue] = field(default_factory=list)
-    legacy: bool = False
+    __slots__ = ("pairs", "legacy")
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 pairs: Optional[List[KeyValue]] = None, legacy: bool = False):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.pairs = [] if pairs is None else pairs
+        self.legacy = legacy
 
 
-@_node
 class ArgDeclaration(_Node):
     """One name of an ARG, with its default."""
 
-    name: str  # raw
-    default: Optional[str]  # raw; None when the word has no '='
-    value: Optional[str] = None  # resolved: --build-arg, else inherited global, else default (expand_variables)
+    __slots__ = ("name", "default", "value")
+
+    def __init__(self, name: str, default: Optional[str], value: Optional[str] = None):
+        self.name = name  # raw
+        self.default = default  # raw; None when the word has no '='
+        self.value = value  # resolved: --build-arg, else inherited global, else default (expand_variables)
 
 
-@_node
 class Arg(Instruction):
     """ARG: one or more declarations."""
 
-    declarations: List[ArgDeclaration] = field(default_factory=list)
+    __slots__ = ("declarations",)
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 declarations: Optional[List[ArgDeclaration]] = None):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.declarations = [] if declarations is None else declarations
 
 
-@_node
 class Copy(Instruction):
     """COPY and ADD (``keyword`` tells which)."""
 
-    sources: List[str] = field(default_factory=list)  # raw words
-    destination: str = ""  # raw word
-    json: bool = False
-    heredocs: List[Heredoc] = field(default_factory=list)
-    plan: List["StagedSource"] = field(default_factory=list)  # resolved by plan_copies
+    __slots__ = ("sources", "destination", "json", "heredocs", "plan")
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 sources: Optional[List[str]] = None, destination: str = "", json: bool = False,
+                 heredocs: Optional[List[Heredoc]] = None, plan: Optional[List[StagedSource]] = None):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.sources = [] if sources is None else sources  # raw words
+        self.destination = destination  # raw word
+        self.json = json
+        self.heredocs = [] if heredocs is None else heredocs
+        self.plan = [] if plan is None else plan  # resolved by plan_copies
 
 
-@_node
 class StagedSource(_Node):
     """One COPY/ADD source as d2s stages it in the image before putting it in place (plan_copies).
 
@@ -228,109 +339,166 @@ class StagedSource(_Node):
     the context when converting, copied in %setup), "url" and "git" (fetched in %setup).
     """
 
-    kind: str
-    source: str
-    staged: str  # where it sits in the image until the COPY's turn, under /.d2s
-    name: str  # its name at the destination when it is a file
-    directory: bool = False  # a directory: its contents are copied (Docker's rule)
-    stage: Optional[str] = None  # the Apptainer stage to copy from
-    body: Optional[str] = None  # heredoc content
-    extract: bool = False  # ADD of a local archive: unpack it
-    entries: Optional[List[str]] = None  # a directory some of whose files are ignored: what to take
-    wildcard: bool = False  # a pattern resolved inside another stage: ``staged`` holds the matches
-    checksum: Optional[str] = None
-    mode: Optional[str] = None  # file mode Docker gives it (heredocs 0644, URLs 0600)
-    keep_git_dir: bool = False  # ADD --keep-git-dir
-    parents: Optional[str] = None  # COPY --parents: the source's parent folders, kept under the destination
-    leave_out: List[str] = field(default_factory=list)  # d2s's own outputs inside a staged folder
+    __slots__ = ("kind", "source", "staged", "name", "directory", "stage", "body", "extract", "entries",
+                 "wildcard", "checksum", "mode", "keep_git_dir", "parents", "leave_out")
+
+    def __init__(self, kind: str, source: str, staged: str, name: str, directory: bool = False,
+                 stage: Optional[str] = None, body: Optional[str] = None, extract: bool = False,
+                 entries: Optional[List[str]] = None, wildcard: bool = False, checksum: Optional[str] = None,
+                 mode: Optional[str] = None, keep_git_dir: bool = False, parents: Optional[str] = None,
+                 leave_out: Optional[List[str]] = None):
+        self.kind = kind
+        self.source = source
+        self.staged = staged  # where it sits in the image until the COPY's turn, under /.d2s
+        self.name = name  # its name at the destination when it is a file
+        self.directory = directory  # a directory: its contents are copied (Docker's rule)
+        self.stage = stage  # the Apptainer stage to copy from
+        self.body = body  # heredoc content
+        self.extract = extract  # ADD of a local archive: unpack it
+        self.entries = entries  # a directory some of whose files are ignored: what to take (None: all)
+        self.wildcard = wildcard  # a pattern resolved inside another stage: ``staged`` holds the matches
+        self.checksum = checksum
+        self.mode = mode  # file mode Docker gives it (heredocs 0644, URLs 0600)
+        self.keep_git_dir = keep_git_dir  # ADD --keep-git-dir
+        self.parents = parents  # COPY --parents: the source's parent folders, kept under the destination
+        self.leave_out = [] if leave_out is None else leave_out  # d2s's own outputs inside a staged folder
 
 
-@_node
 class Workdir(Instruction):
     """WORKDIR: the path as written."""
 
-    path: str = ""
+    __slots__ = ("path",)
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 path: str = ""):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.path = path
 
 
-@_node
 class User(Instruction):
     """USER: the user (and group) as written."""
 
-    user: str = ""
+    # Its own field ``user`` is Instruction's ``user`` (a dataclass field of the same name is one
+    # field, kept in the base's place): no new slot.
+    __slots__ = ()
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: str = "", shell: Optional[List[str]] = None):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
 
 
-@_node
 class Expose(Instruction):
     """EXPOSE: the ports as written."""
 
-    ports: List[str] = field(default_factory=list)
+    __slots__ = ("ports",)
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 ports: Optional[List[str]] = None):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.ports = [] if ports is None else ports
 
 
-@_node
 class Volume(Instruction):
     """VOLUME: the paths; ``json`` when written as a JSON array."""
 
-    paths: List[str] = field(default_factory=list)
-    json: bool = False
+    __slots__ = ("paths", "json")
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 paths: Optional[List[str]] = None, json: bool = False):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.paths = [] if paths is None else paths
+        self.json = json
 
 
-@_node
 class StopSignal(Instruction):
     """STOPSIGNAL: the signal as written."""
 
-    signal: str = ""
+    __slots__ = ("signal",)
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 signal: str = ""):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.signal = signal
 
 
-@_node
 class Healthcheck(Instruction):
     """HEALTHCHECK: NONE, or CMD and its command."""
 
-    kind: str = "NONE"  # "CMD" or "NONE"
-    command: Optional[Command] = None
+    __slots__ = ("kind", "command")
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 kind: str = "NONE", command: Optional[Command] = None):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.kind = kind  # "CMD" or "NONE"
+        self.command = command
 
 
-@_node
 class Maintainer(Instruction):
     """MAINTAINER: the name as written."""
 
-    name: str = ""
+    __slots__ = ("name",)
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 name: str = ""):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.name = name
 
 
-@_node
 class Onbuild(Instruction):
     """ONBUILD: the trigger instruction, parsed but not checked."""
 
-    trigger: Optional[Instruction] = None
+    __slots__ = ("trigger",)
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 trigger: Optional[Instruction] = None):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.trigger = trigger
 
 
 Argument = Tuple[str, Optional[str]]
 
 
-@_node
 class Runtime(_Node):
     """What a stage's image does when run, as Docker's image config records it (resolve_runtime)."""
 
-    entrypoint: Optional[Command] = None
-    cmd: Optional[Command] = None
-    workdir: str = "/"
-    user: Optional[str] = None
-    env: List[Tuple[str, str]] = field(default_factory=list)  # final values, in order of definition
-    labels: List[Tuple[str, str]] = field(default_factory=list)
-    inherits_runscript: bool = False  # neither ENTRYPOINT nor CMD known: keep the base's runscript
-    base_known: bool = True  # the base image's config was known
+    __slots__ = ("entrypoint", "cmd", "workdir", "user", "env", "labels", "inherits_runscript", "base_known")
+
+    def __init__(self, entrypoint: Optional[Command] = None, cmd: Optional[Command] = None, workdir: str = "/",
+                 user: Optional[str] = None, env: Optional[List[Tuple[str, str]]] = None,
+                 labels: Optional[List[Tuple[str, str]]] = None, inherits_runscript: bool = False,
+                 base_known: bool = True):
+        self.entrypoint = entrypoint
+        self.cmd = cmd
+        self.workdir = workdir
+        self.user = user
+        self.env = [] if env is None else env  # final values, in order of definition
+        self.labels = [] if labels is None else labels
+        self.inherits_runscript = inherits_runscript  # neither ENTRYPOINT nor CMD known: keep the base's runscript
+        self.base_known = base_known  # the base image's config was known
 
 
-@_node
 class Stage(_Node):
     """One build stage: its FROM and the instructions after it."""
 
-    index: int
-    base: From
-    instructions: List[Instruction] = field(default_factory=list)
-    runtime: Optional[Runtime] = None  # resolved by passes
-    parent: Optional[str] = None  # name of the stage this one is based on (FROM <stage>), resolved
-    # FROM lines of the stages replayed into this one (FROM <stage> chains), oldest first.
-    ancestry: List[int] = field(default_factory=list)
+    __slots__ = ("index", "base", "instructions", "runtime", "parent", "ancestry")
+
+    def __init__(self, index: int, base: From, instructions: Optional[List[Instruction]] = None,
+                 runtime: Optional[Runtime] = None, parent: Optional[str] = None,
+                 ancestry: Optional[List[int]] = None):
+        self.index = index
+        self.base = base
+        self.instructions = [] if instructions is None else instructions
+        self.runtime = runtime  # resolved by passes
+        self.parent = parent  # name of the stage this one is based on (FROM <stage>), resolved
+        # FROM lines of the stages replayed into this one (FROM <stage> chains), oldest first.
+        self.ancestry = [] if ancestry is None else ancestry
 
     @property
     def name(self) -> Optional[str]:
@@ -341,18 +509,23 @@ class Stage(_Node):
         return self.base.span
 
 
-@_node
 class Dockerfile(_Node):
     """The whole file: its stages, the global ARGs before the first FROM, and its parser directives."""
 
-    stages: List[Stage]
-    global_args: List[Arg] = field(default_factory=list)  # ARGs before the first FROM
-    directives: dict = field(default_factory=dict)  # lowercased key -> value
-    escape: str = "\\"
-    path: str = "Dockerfile"
-    global_scope: dict = field(default_factory=dict)  # resolved global ARG values (resolve_global_args)
-    # (image, stage name) of the stages d2s adds for COPY --from=<image> (plan_copies)
-    image_stages: List[Tuple[str, str]] = field(default_factory=list)
+    __slots__ = ("stages", "global_args", "directives", "escape", "path", "global_scope", "image_stages")
+
+    def __init__(self, stages: List[Stage], global_args: Optional[List[Arg]] = None,
+                 directives: Optional[dict] = None, escape: str = "\\", path: str = "Dockerfile",
+                 global_scope: Optional[dict] = None, image_stages: Optional[List[Tuple[str, str]]] = None):
+        self.stages = stages
+        self.global_args = [] if global_args is None else global_args  # ARGs before the first FROM
+        self.directives = {} if directives is None else directives  # lowercased key -> value
+        self.escape = escape
+        self.path = path
+        # resolved global ARG values (resolve_global_args)
+        self.global_scope = {} if global_scope is None else global_scope
+        # (image, stage name) of the stages d2s adds for COPY --from=<image> (plan_copies)
+        self.image_stages = [] if image_stages is None else image_stages
 
     def stage_named(self, name: str) -> Optional[Stage]:
         """A stage by name (case-insensitive) or by index, as ``COPY --from`` and ``FROM`` refer to it."""
