@@ -15,11 +15,6 @@ from typing import Sequence
 
 from . import lalr
 
-try:  # CPython's own sha256: hashlib would load OpenSSL, milliseconds of every start-up
-    from _sha256 import sha256 as _sha256
-except ImportError:
-    from hashlib import sha256 as _sha256
-
 _TABLES = {}
 
 
@@ -34,9 +29,10 @@ def tables(grammar: str, sources: Sequence[str], **options) -> dict:
 
 def _load(grammar: str, sources: Sequence[str], options: dict) -> dict:
     from .cache import cache_folder, write_atomic
+    from .output import sha256  # without hashlib's start-up cost
 
     folder = grammar_folder()
-    digest = _sha256(repr((lalr.FORMAT, sys.implementation.cache_tag, marshal.version,
+    digest = sha256(repr((lalr.FORMAT, sys.implementation.cache_tag, marshal.version,
                            sorted((k, repr(v)) for k, v in options.items()))).encode())
     for name in sources:
         with open(os.path.join(folder, name), "rb") as handle:
