@@ -91,6 +91,24 @@ class _Node:
     def _values(self) -> tuple:
         return tuple(getattr(self, name) for name in self._fields)
 
+    def __deepcopy__(self, memo):
+        # copy.deepcopy's generic path (__reduce_ex__, then rebuilding) was most of what replaying a
+        # parent stage cost (passes/select_stages.py); fields holding plain values are shared.
+        from copy import deepcopy
+
+        cls = self.__class__
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        for name in cls._fields:
+            value = getattr(self, name)
+            if value.__class__ not in _IMMUTABLE:
+                value = deepcopy(value, memo)
+            object.__setattr__(new, name, value)
+        return new
+
+
+_IMMUTABLE = frozenset((str, int, bool, type(None), Span))
+
 
 class Flag(_Node):
     """A builder flag such as ``--from=build``; ``value`` is None for a bare ``--link``."""

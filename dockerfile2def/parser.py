@@ -545,7 +545,11 @@ class _ToIR:
 
     # positions -------------------------------------------------------------------------------
     def at(self, pos: int) -> Tuple[int, int]:
-        return self.logical.locate(self.lead + pos)
+        offset = self.lead + pos
+        if not offset:  # the keyword, nearly always: where the logical line starts
+            start = self.logical.pieces[0]
+            return start[1], start[2]
+        return self.logical.locate(offset)
 
     def fail(self, message: str, pos) -> D2SError:
         """An error at an offset of the trimmed line, or at a Span."""
@@ -612,6 +616,8 @@ class _ToIR:
 
     def _check_flags(self, node: Instruction, name: str) -> bool:
         """BuildKit's BFlags.Parse for this instruction; False once a problem is recorded."""
+        if not node.flags:
+            return True
         allowed = FLAGS.get(name, {})
         seen = set()
         for flag in node.flags:
