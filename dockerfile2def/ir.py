@@ -283,30 +283,29 @@ class KeyValue(_Node):
         self.value = value  # raw word (quotes kept) or, in the legacy form, the raw rest of the line
 
 
-class Env(Instruction):
+class _KeyValues(Instruction):
+    """ENV and LABEL: their pairs; ``legacy`` for the ``KEY value`` form."""
+
+    __slots__ = ("pairs", "legacy")
+
+    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
+                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
+                 pairs: Optional[List[KeyValue]] = None, legacy: bool = False):
+        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
+        self.pairs = [] if pairs is None else pairs
+        self.legacy = legacy
+
+
+class Env(_KeyValues):
     """ENV: its pairs; ``legacy`` for the ``ENV key value`` form."""
 
-    __slots__ = ("pairs", "legacy")
-
-    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
-                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
-                 pairs: Optional[List[KeyValue]] = None, legacy: bool = False):
-        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
-        self.pairs = [] if pairs is None else pairs
-        self.legacy = legacy
+    __slots__ = ()
 
 
-class Label(Instruction):
+class Label(_KeyValues):
     """LABEL: its pairs; ``legacy`` for the ``LABEL key value`` form."""
 
-    __slots__ = ("pairs", "legacy")
-
-    def __init__(self, keyword: str, span: Span, flags: Optional[List[Flag]] = None, original: str = "",
-                 workdir: Optional[str] = None, user: Optional[str] = None, shell: Optional[List[str]] = None,
-                 pairs: Optional[List[KeyValue]] = None, legacy: bool = False):
-        Instruction.__init__(self, keyword, span, flags, original, workdir, user, shell)
-        self.pairs = [] if pairs is None else pairs
-        self.legacy = legacy
+    __slots__ = ()
 
 
 class ArgDeclaration(_Node):

@@ -157,7 +157,7 @@ class _Lexer:
         return self
 
     def next(self, text: str, pos: int):
-        """(terminal, match) of the token at ``pos``, ignored terminals skipped; (None, pos) at the end."""
+        """(terminal, match) of the token at ``pos``, ignored terminals skipped; (None, None) at the end."""
         while pos < len(text):
             for regex in self.regexes:
                 found = regex.match(text, pos)
@@ -174,7 +174,7 @@ class _Lexer:
             if kind not in self.ignore:
                 return kind, found
             pos = found.end()
-        return None, pos
+        return None, None
 
 
 class Parser:
@@ -243,6 +243,7 @@ class Parser:
                 scanner = scanners[state] or self._scanner(state)
                 if scanner.__class__ is _Lexer:
                     kind, found = scanner.next(text, pos)
+                    pos = end if kind is None else found.start()  # past the ignored text
                 else:
                     found = scanner.match(text, pos)
                     if found is None:

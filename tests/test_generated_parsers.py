@@ -199,3 +199,27 @@ def test_a_cache_that_cannot_be_written_leaves_the_tables_in_memory(tmp_path, mo
     monkeypatch.setattr(cache, "write_atomic", full_disk)
     assert d2s_parser.grammar_tables("\\")["format"] == lalr.FORMAT
     assert list(tmp_path.glob("tables-*")) == []
+
+
+# What d2s's grammars do not use today, but lalr.Parser must still do as Lark does: %ignore'd
+# terminals, string terminals a regex terminal also matches (Lark retypes the match), ?rules with
+# one child, and an alias.
+_SMALL = r'''
+start: item*
+?item: pair | WORD | "(" item* ")" -> group
+pair: WORD EQUALS VALUE?
+EQUALS: "="
+WORD: /[a-z=]+/
+VALUE: /[0-9]+/
+COMMENT: /#[^\n]*/
+%ignore " "
+%ignore COMMENT
+'''
+
+
+@pytest.mark.parametrize("text", ["", "a", "a b", "a=1", "a = 1", "= =", "(a (b=2) c) # note", "a\n", "(", "a=",
+                                  "  ab  ", "1", "a)(", "==1"])
+def test_tables_follow_lark_on_ignored_and_retyped_terminals(text):
+    theirs = lark.Lark(_SMALL, parser="lalr", lexer="contextual")
+    ours = lalr.Parser(lalr.compile_tables(theirs))
+    _compare(ours, theirs, text, "start")

@@ -41,6 +41,7 @@ SIGNATURES = {
                   "image_stages=None",
     "Entrypoint": _INSTRUCTION + ", command=None",
     "Env": _INSTRUCTION + ", pairs=None, legacy=False",
+    "_KeyValues": _INSTRUCTION + ", pairs=None, legacy=False",
     "ExecForm": "argv",
     "Expose": _INSTRUCTION + ", ports=None",
     "Flag": "name, value, span",
