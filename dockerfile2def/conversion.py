@@ -110,10 +110,7 @@ def convert(
     image), which a ``COPY .`` must not take along. Raises :class:`D2SError` (and nothing else) for bad
     input.
     """
-    from .emit import emit
-    from .parser import parse
-    from .passes import run_passes
-
+    parse, run_passes, emit = _pipeline()
     ctx = Context(
         path=path,
         context_dir=context,
@@ -148,6 +145,22 @@ def convert(
         if collecting:
             gc.enable()
     return Conversion(definition=definition, diagnostics=sorted(ctx.diagnostics, key=_order))
+
+
+_PIPELINE: tuple = ()
+
+
+def _pipeline() -> tuple:
+    """parse, run_passes and emit, imported on first use (importing this module stays cheap) and
+    then kept: an import statement in convert() cost every conversion microseconds."""
+    global _PIPELINE
+    if not _PIPELINE:
+        from .emit import emit
+        from .parser import parse
+        from .passes import run_passes
+
+        _PIPELINE = (parse, run_passes, emit)
+    return _PIPELINE
 
 
 def _order(d: Diagnostic):

@@ -35,7 +35,7 @@ from .ir import (
     Workdir,
 )
 from .shell import NEWLINE_DEFINITION, needs_newline, quote, words
-from .passes.scope import deferred_pieces, has_deferred, is_shell_name
+from .passes.scope import base_config, config_env, deferred_pieces, has_deferred, is_shell_name
 
 INDENT = "    "
 STAGING = "/.d2s"
@@ -489,14 +489,10 @@ def _line_word(piece: str) -> str:
 
 
 def _config(ctx: Context, stage: Stage):
-    from .passes.scope import base_config
-
     return base_config(stage.base.image, ctx)
 
 
 def _base_env(ctx: Context, stage: Stage):
-    from .passes.scope import config_env
-
     return list(config_env(_config(ctx, stage)).items())
 
 

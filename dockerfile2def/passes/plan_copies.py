@@ -72,7 +72,7 @@ def _ignore_matcher(ctx: Context):
                 rules = list(IgnoreMatcher(read_ignore_file(handle.read())).rules)
             except PatternError as err:
                 raise D2SError("invalid .dockerignore pattern: %s" % err, getattr(err, "line", None) or 1, 1, path)
-    root = os.path.realpath(ctx.context_dir)
+    root = os.path.realpath(ctx.context_dir) if ctx.own_outputs else None
     for output in ctx.own_outputs:
         relative = os.path.relpath(os.path.realpath(output), root)
         if not relative.startswith(".."):
