@@ -157,6 +157,37 @@ def test_the_console_script_prints_no_traceback(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def _program(args, cwd, **kwargs):
+    """`d2s` run as the program (the process ends itself after a plain convert or check)."""
+    return subprocess.run([sys.executable, "-m", "dockerfile2def"] + args, cwd=cwd, capture_output=True, **kwargs)
+
+
+def test_the_program_ends_with_every_byte_written(tmp_path):
+    # A large definition to stdout and to a file, with warnings on stderr: nothing may be lost when
+    # the process skips the interpreter's teardown.
+    lines = ["FROM busybox", "USER nobody"] + ["RUN echo %d && true" % i for i in range(3000)]
+    (tmp_path / "Dockerfile").write_text("\n".join(lines) + "\n")
+    done = _program(["convert", "--offline", "Dockerfile"], tmp_path)
+    assert done.returncode == 0
+    text = done.stdout.decode()
+    assert text.count("echo 2999 && true") == 2 and text.endswith('exec "$@"\n')  # comment and command
+    assert b"D2S003" in done.stderr  # USER nobody: a warning
+    done = _program(["convert", "--offline", "Dockerfile", "out.def"], tmp_path)
+    assert done.returncode == 0 and done.stdout == b""
+    assert (tmp_path / "out.def").read_text() == text
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "Dockerfile").write_text("FROM busybox\nRUN echo hi\n")
+    assert _program(["convert", "--offline", "Dockerfile", "small.def"], small).returncode == 0
+    done = _program(["check", "--format", "json", "small.def"], small)
+    assert done.returncode == 0 and done.stdout.decode().rstrip().endswith("}")
+    done = _program(["convert", "--offline", "--check", "Dockerfile", "out.def"], tmp_path)
+    assert done.returncode == 0
+    (tmp_path / "out.def").write_text("edited\n")
+    done = _program(["convert", "--offline", "--check", "Dockerfile", "out.def"], tmp_path)
+    assert done.returncode == 1 and done.stdout.count(b"\n") > 3000  # the whole diff
+
+
 def test_usage_errors_exit_2(capsys):
     assert run(["convert", "--format", "xml"], capsys)[0] == 2
     assert run(["frobnicate"], capsys)[0] == 2
