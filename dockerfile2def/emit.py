@@ -445,14 +445,31 @@ def _json_word(value: str) -> str:
     return '\'"\'' + inside + '\'"\''
 
 
+# Apptainer reads a section in one piece of at most 64 KiB, counted to the end of the next section
+# line (D2S215), and joins sections of the same name back in order: a longer one is written as several.
+_SECTION_BYTES = 60000
+_PRINTF_BYTES = 4096
+
+
 def _section(name: str, lines: List[str]) -> str:
-    out = ["%" + name]
+    header = "%" + name
+    out = [header]
+    budget = _SECTION_BYTES - 2 * (len(header.encode("utf-8", "surrogateescape")) + 1)
+    start = 1  # where the current piece of the section begins in out
+    size = 0  # its bytes so far
+    cut_at, after_cut = None, 0  # the last place a cut may go (not after a continued line), bytes since
     for line in lines:
-        if "\n" not in line:
-            out.append(INDENT + line if line else "")
-            continue
-        for piece in line.split("\n"):
-            out.append(INDENT + piece if piece else "")
+        for piece in (line,) if "\n" not in line else line.split("\n"):
+            text = INDENT + piece if piece else ""
+            cost = len(text) + 1 if text.isascii() else len(text.encode("utf-8", "surrogateescape")) + 1
+            if len(out) > start and not out[-1].endswith("\\"):
+                cut_at, after_cut = len(out), 0
+            if size + cost > budget and cut_at is not None:
+                out.insert(cut_at, header)
+                start, size, cut_at = cut_at + 1, after_cut, None
+            out.append(text)
+            size += cost
+            after_cut += cost
     return "\n".join(out) + "\n"
 
 
@@ -468,10 +485,17 @@ def _write_file(path: str, text: str, mode: Optional[str] = None) -> List[str]:
     else:
         lines.append("{")
         body = pieces if trailing else pieces[:-1]
-        if body:
-            lines.append("    printf '%s\\n' \\")
-            for i, piece in enumerate(body):
-                lines.append("        %s%s" % (_line_word(piece), " \\" if i < len(body) - 1 else ""))
+        # A printf for every few KB: a long section can be cut between commands, not in one (_section).
+        words = [_line_word(piece) for piece in body]
+        group = 0
+        for i, word in enumerate(words):
+            if not group:
+                lines.append("    printf '%s\\n' \\")
+            group += len(word) + 11  # with the indent and the continuation
+            last = i == len(words) - 1 or group + len(words[i + 1]) + 11 > _PRINTF_BYTES
+            lines.append("        %s%s" % (word, "" if last else " \\"))
+            if last:
+                group = 0
         if not trailing:
             lines.append("    printf '%%s' %s" % _line_word(pieces[-1]))
         lines.append("} > %s" % quote(path))

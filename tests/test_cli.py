@@ -191,3 +191,43 @@ def test_the_program_ends_with_every_byte_written(tmp_path):
 def test_usage_errors_exit_2(capsys):
     assert run(["convert", "--format", "xml"], capsys)[0] == 2
     assert run(["frobnicate"], capsys)[0] == 2
+
+
+def test_a_long_post_is_cut_into_sections_apptainer_reads(tmp_path):
+    """Over 64 KiB of %post (D2S215) would make Apptainer refuse the file: convert cuts it as --fix does,
+    into sections Apptainer joins back into the same script (built for real: fixtures/build/long-post)."""
+    from dockerfile2def import convert
+    from dockerfile2def.deffile import parse_definition
+
+    lines = ["FROM busybox"] + ["RUN echo %05d %s" % (n, "x" * 60) for n in range(2000)]
+    definition = convert("\n".join(lines) + "\n").definition
+    parsed = parse_definition(definition)
+    assert "D2S215" not in {p.code for p in parsed.problems}
+    assert definition.count("\n%post\n") >= 3
+    first = definition.index("\n%post\n") + len("\n%post\n")
+    joined = definition[:first] + definition[first:].replace("\n%post\n", "\n")
+    assert parse_definition(joined).stages[0].post_script() == parsed.stages[0].post_script()
+    assert "echo 01999" in parsed.stages[0].post_script()
+
+
+def test_a_long_file_written_in_post_keeps_its_bytes_and_cut_points(tmp_path):
+    """A COPY heredoc or RUN script is written by printf commands of about 4 KB each, so that a long
+    %post can be cut between them; the shell still writes the file byte for byte."""
+    from dockerfile2def.emit import _write_file
+
+    for text in ["".join("line %d: %s\n" % (n, "'quoted' $HOME {{ x }}" * (n % 3)) for n in range(1000)),
+                 "no final newline\n" * 450 + "end", "one\n", ""]:
+        target = tmp_path / "out" / "file"
+        lines = _write_file(str(target), text)
+        groups = "\n".join(lines).split("printf '%s\\n'")[1:]
+        assert all(len(group) < 4096 + 200 for group in groups)
+        subprocess.run(["sh", "-c", "\n".join(lines)], check=True)
+        assert target.read_bytes() == text.encode()
+        target.unlink()
+    lines = ["FROM busybox", "COPY <<EOF /big.txt"] + ["%05d %s" % (n, "y" * 70) for n in range(3000)] + ["EOF"]
+    from dockerfile2def import convert
+    from dockerfile2def.deffile import parse_definition
+
+    definition = convert("\n".join(lines) + "\n").definition
+    assert "D2S215" not in {p.code for p in parse_definition(definition).problems}
+    assert definition.count("\n%post\n") >= 4
