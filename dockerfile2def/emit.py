@@ -452,25 +452,39 @@ _PRINTF_BYTES = 4096
 
 
 def _section(name: str, lines: List[str]) -> str:
-    header = "%" + name
-    out = [header]
-    budget = _SECTION_BYTES - 2 * (len(header.encode("utf-8", "surrogateescape")) + 1)
-    start = 1  # where the current piece of the section begins in out
-    size = 0  # its bytes so far
-    cut_at, after_cut = None, 0  # the last place a cut may go (not after a continued line), bytes since
+    out = ["%" + name]
     for line in lines:
-        for piece in (line,) if "\n" not in line else line.split("\n"):
-            text = INDENT + piece if piece else ""
-            cost = len(text) + 1 if text.isascii() else len(text.encode("utf-8", "surrogateescape")) + 1
-            if len(out) > start and not out[-1].endswith("\\"):
-                cut_at, after_cut = len(out), 0
-            if size + cost > budget and cut_at is not None:
-                out.insert(cut_at, header)
-                start, size, cut_at = cut_at + 1, after_cut, None
-            out.append(text)
-            size += cost
-            after_cut += cost
-    return "\n".join(out) + "\n"
+        if "\n" not in line:
+            out.append(INDENT + line if line else "")
+            continue
+        for piece in line.split("\n"):
+            out.append(INDENT + piece if piece else "")
+    text = "\n".join(out) + "\n"
+    budget = _SECTION_BYTES - 2 * (len(out[0].encode("utf-8", "surrogateescape")) + 1)
+    if len(text) > budget // 4 and len(text if text.isascii() else text.encode("utf-8", "surrogateescape")) > budget:
+        return _cut_section(out, budget)
+    return text
+
+
+def _cut_section(out: List[str], budget: int) -> str:
+    """The lines of a section (its header first) as several sections of at most ``budget`` bytes,
+    cut between commands: never after a continued line."""
+    header = out[0]
+    cut = [header]
+    start = 1  # where the current piece of the section begins in cut
+    size = 0  # its bytes so far
+    cut_at, after_cut = None, 0  # the last place a cut may go, and the bytes since
+    for text in out[1:]:
+        cost = len(text) + 1 if text.isascii() else len(text.encode("utf-8", "surrogateescape")) + 1
+        if len(cut) > start and not cut[-1].endswith("\\"):
+            cut_at, after_cut = len(cut), 0
+        if size + cost > budget and cut_at is not None:
+            cut.insert(cut_at, header)
+            start, size, cut_at = cut_at + 1, after_cut, None
+        cut.append(text)
+        size += cost
+        after_cut += cost
+    return "\n".join(cut) + "\n"
 
 
 def _write_file(path: str, text: str, mode: Optional[str] = None) -> List[str]:
