@@ -17,7 +17,6 @@ import os
 import posixpath
 import re
 import sys
-from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import D2SError, Diagnostic
@@ -103,38 +102,72 @@ _IGNORE = re.compile(r"#\s*d2s:\s*ignore(?:\[([^\]]*)\])?")
 
 
 # -- findings --------------------------------------------------------------------------------------
+#
+# Plain classes rather than dataclasses: importing ``dataclasses`` (and ``inspect`` with it) cost
+# every `d2s check`, a pre-commit hook, 6 ms at start-up. They keep a dataclass's constructor
+# (a ``default_factory`` list becomes None and a fresh list), equality, repr and __hash__ = None.
 
 
-@dataclass
-class Fix:
+class _Record:
+    """The __eq__ and __repr__ a dataclass would generate: fields compared in order, same class only."""
+
+    __slots__ = ()
+    __hash__ = None
+    _fields: tuple = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._fields = cls.__slots__
+        cls.__match_args__ = cls._fields
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __repr__(self):
+        return "%s(%s)" % (self.__class__.__qualname__,
+                           ", ".join("%s=%r" % (name, getattr(self, name)) for name in self._fields))
+
+
+class Fix(_Record):
     """Replace physical lines (1-based) with lists of new lines (a list of several inserts lines)."""
 
-    edits: Dict[int, List[str]]
+    __slots__ = ("edits",)
+
+    def __init__(self, edits: Dict[int, List[str]]):
+        self.edits = edits
 
 
-@dataclass
-class Finding:
-    code: str
-    message: str
-    line: int
-    column: int = 1
-    severity: str = ""
-    fix: Optional[Fix] = None
+class Finding(_Record):
+    __slots__ = ("code", "message", "line", "column", "severity", "fix")
 
-    def __post_init__(self):
-        if not self.severity:
-            self.severity = CHECK_CODES.get(self.code, ("warning", ""))[0]
+    def __init__(self, code: str, message: str, line: int, column: int = 1, severity: str = "",
+                 fix: Optional[Fix] = None):
+        self.code = code
+        self.message = message
+        self.line = line
+        self.column = column
+        # "": the code's own severity in CHECK_CODES (an unknown code is a warning).
+        self.severity = severity or CHECK_CODES.get(code, ("warning", ""))[0]
+        self.fix = fix
 
     def diagnostic(self, path: str) -> Diagnostic:
         return Diagnostic(self.code, self.message, self.line, self.column, self.severity, path)
 
 
-@dataclass
-class FileReport:
-    path: str
-    findings: List[Finding] = field(default_factory=list)
-    fixed: List[Finding] = field(default_factory=list)
-    unreadable: Optional[str] = None
+class FileReport(_Record):
+    __slots__ = ("path", "findings", "fixed", "unreadable")
+
+    def __init__(self, path: str, findings: Optional[List[Finding]] = None, fixed: Optional[List[Finding]] = None,
+                 unreadable: Optional[str] = None):
+        self.path = path
+        self.findings = [] if findings is None else findings
+        self.fixed = [] if fixed is None else fixed
+        self.unreadable = unreadable
 
 
 def is_dockerfile(path: str) -> bool:

@@ -29,7 +29,6 @@ format); the splitting into stages and sections is line-oriented and done here. 
 
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 # Go's unicode.IsSpace, which strings.TrimSpace and bufio.ScanWords use.
@@ -60,74 +59,122 @@ def go_trim(text: str) -> str:
 
 
 # -- the IR ----------------------------------------------------------------------------------------
+#
+# Plain classes rather than dataclasses: importing ``dataclasses`` (and ``inspect`` with it) and
+# generating the methods of ten classes made every `d2s check` pay for them at start-up. Each class
+# lists its fields in ``__slots__``, in constructor order; a list or dict field whose dataclass had a
+# ``default_factory`` takes None and gets a fresh one.
 
 
-@dataclass
-class Problem:
+class _Record:
+    """The __eq__ and __repr__ a dataclass would generate, written once for the IR's classes.
+
+    Two records are equal when they are of the same class and their fields are equal, in order. Like
+    a dataclass with ``eq=True``, a record is not hashable.
+    """
+
+    __slots__ = ()
+    __hash__ = None
+    _fields: tuple = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._fields = cls.__slots__
+        cls.__match_args__ = cls._fields
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __repr__(self):
+        return "%s(%s)" % (self.__class__.__qualname__,
+                           ", ".join("%s=%r" % (name, getattr(self, name)) for name in self._fields))
+
+
+class Problem(_Record):
     """Something Apptainer's parser refuses (or, for a few codes, quietly mishandles)."""
 
-    code: str
-    message: str
-    line: int
-    column: int = 1
+    __slots__ = ("code", "message", "line", "column")
+
+    def __init__(self, code: str, message: str, line: int, column: int = 1):
+        self.code = code
+        self.message = message
+        self.line = line
+        self.column = column
 
 
-@dataclass
-class HeaderEntry:
+class HeaderEntry(_Record):
     """``Key: value``: ``key`` lower-cased as Apptainer compares it, ``value`` trimmed and cut at ``#``."""
 
-    key: str
-    value: str
-    line: int
-    column: int
-    value_column: int
-    raw_key: str = ""
-    end_line: int = 0  # the last line of a value continued with "\"
-    comment: str = ""  # the text from "#" on, as written
-    comment_column: int = 0
+    __slots__ = ("key", "value", "line", "column", "value_column", "raw_key", "end_line", "comment",
+                 "comment_column")
+
+    def __init__(self, key: str, value: str, line: int, column: int, value_column: int, raw_key: str = "",
+                 end_line: int = 0, comment: str = "", comment_column: int = 0):
+        self.key = key
+        self.value = value
+        self.line = line
+        self.column = column
+        self.value_column = value_column
+        self.raw_key = raw_key
+        self.end_line = end_line  # the last line of a value continued with "\"
+        self.comment = comment  # the text from "#" on, as written
+        self.comment_column = comment_column
 
 
-@dataclass
-class FileEntry:
+class FileEntry(_Record):
     """One ``src [dst]`` line of a %files section; ``dst`` is None when omitted."""
 
-    src: str
-    dst: Optional[str]
-    line: int
-    column: int
-    src_token: str = ""  # as written (quotes included)
-    dst_token: str = ""
-    dst_column: int = 0
-    extra: int = 0  # words after the destination, which Apptainer ignores
+    __slots__ = ("src", "dst", "line", "column", "src_token", "dst_token", "dst_column", "extra")
+
+    def __init__(self, src: str, dst: Optional[str], line: int, column: int, src_token: str = "",
+                 dst_token: str = "", dst_column: int = 0, extra: int = 0):
+        self.src = src
+        self.dst = dst
+        self.line = line
+        self.column = column
+        self.src_token = src_token  # as written (quotes included)
+        self.dst_token = dst_token
+        self.dst_column = dst_column
+        self.extra = extra  # words after the destination, which Apptainer ignores
 
 
-@dataclass
-class LabelEntry:
-    key: str
-    value: str
-    line: int
-    column: int
+class LabelEntry(_Record):
+    __slots__ = ("key", "value", "line", "column")
+
+    def __init__(self, key: str, value: str, line: int, column: int):
+        self.key = key
+        self.value = value
+        self.line = line
+        self.column = column
 
 
-@dataclass
-class ArgumentEntry:
+class ArgumentEntry(_Record):
     """A ``KEY=value`` line of %arguments; ``key`` is None for a line Apptainer skips."""
 
-    key: Optional[str]
-    value: str
-    line: int
-    column: int
-    text: str = ""
+    __slots__ = ("key", "value", "line", "column", "text")
+
+    def __init__(self, key: Optional[str], value: str, line: int, column: int, text: str = ""):
+        self.key = key
+        self.value = value
+        self.line = line
+        self.column = column
+        self.text = text
 
 
-@dataclass
-class BodyLine:
-    line: int
-    text: str  # without the line break (and without a carriage return before it)
+class BodyLine(_Record):
+    __slots__ = ("line", "text")
+
+    def __init__(self, line: int, text: str):
+        self.line = line
+        self.text = text  # without the line break (and without a carriage return before it)
 
 
-@dataclass
-class Section:
+class Section(_Record):
     """A section: ``%name args`` and the lines up to the next section.
 
     ``name`` is what Apptainer matches (lower-cased, every leading ``%`` removed); ``kind`` is
@@ -135,17 +182,24 @@ class Section:
     no space after the name. For app sections ``app`` is the app name.
     """
 
-    name: str
-    kind: str
-    line: int
-    column: int
-    header_text: str
-    args: Optional[str] = None
-    app: Optional[str] = None
-    body: List[BodyLine] = field(default_factory=list)
-    files: List[FileEntry] = field(default_factory=list)
-    labels: List[LabelEntry] = field(default_factory=list)
-    arguments: List[ArgumentEntry] = field(default_factory=list)
+    __slots__ = ("name", "kind", "line", "column", "header_text", "args", "app", "body", "files", "labels",
+                 "arguments")
+
+    def __init__(self, name: str, kind: str, line: int, column: int, header_text: str, args: Optional[str] = None,
+                 app: Optional[str] = None, body: Optional[List[BodyLine]] = None,
+                 files: Optional[List[FileEntry]] = None, labels: Optional[List[LabelEntry]] = None,
+                 arguments: Optional[List[ArgumentEntry]] = None):
+        self.name = name
+        self.kind = kind
+        self.line = line
+        self.column = column
+        self.header_text = header_text
+        self.args = args
+        self.app = app
+        self.body = [] if body is None else body
+        self.files = [] if files is None else files
+        self.labels = [] if labels is None else labels
+        self.arguments = [] if arguments is None else arguments
 
     @property
     def script(self) -> str:
@@ -157,30 +211,37 @@ class Section:
         return (self.args or "").split("#", 1)[0]
 
 
-@dataclass
-class Placeholder:
+class Placeholder(_Record):
     """A ``{{ name }}``; ``commented`` ones (a ``#`` and another character before them) stay as written."""
 
-    name: str
-    line: int
-    column: int
-    text: str
-    commented: bool = False
-    defined: bool = False
+    __slots__ = ("name", "line", "column", "text", "commented", "defined")
+
+    def __init__(self, name: str, line: int, column: int, text: str, commented: bool = False,
+                 defined: bool = False):
+        self.name = name
+        self.line = line
+        self.column = column
+        self.text = text
+        self.commented = commented
+        self.defined = defined
 
 
-@dataclass
-class Stage:
+class Stage(_Record):
     """One stage: the header entries in file order and the sections in file order."""
 
-    index: int
-    line: int  # first line of the stage
-    end_line: int  # last line of the stage
-    entries: List[HeaderEntry] = field(default_factory=list)
-    sections: List[Section] = field(default_factory=list)
-    placeholders: List[Placeholder] = field(default_factory=list)
-    defaults: Dict[str, str] = field(default_factory=dict)  # %arguments
-    templated: bool = False  # read again after {{ }} replacement
+    __slots__ = ("index", "line", "end_line", "entries", "sections", "placeholders", "defaults", "templated")
+
+    def __init__(self, index: int, line: int, end_line: int, entries: Optional[List[HeaderEntry]] = None,
+                 sections: Optional[List[Section]] = None, placeholders: Optional[List[Placeholder]] = None,
+                 defaults: Optional[Dict[str, str]] = None, templated: bool = False):
+        self.index = index
+        self.line = line  # first line of the stage
+        self.end_line = end_line  # last line of the stage
+        self.entries = [] if entries is None else entries
+        self.sections = [] if sections is None else sections
+        self.placeholders = [] if placeholders is None else placeholders
+        self.defaults = {} if defaults is None else defaults  # %arguments
+        self.templated = templated  # read again after {{ }} replacement
 
     @property
     def header(self) -> Dict[str, HeaderEntry]:
@@ -212,14 +273,17 @@ class Stage:
         return text + "".join(s.script for s in self.sections if s.name == "appinstall" and s.kind == "app")
 
 
-@dataclass
-class Definition:
-    path: str
-    text: str
-    lines: List[str]  # the physical lines, without their "\n"
-    stages: List[Stage] = field(default_factory=list)
-    problems: List[Problem] = field(default_factory=list)
-    bom: bool = False
+class Definition(_Record):
+    __slots__ = ("path", "text", "lines", "stages", "problems", "bom")
+
+    def __init__(self, path: str, text: str, lines: List[str], stages: Optional[List[Stage]] = None,
+                 problems: Optional[List[Problem]] = None, bom: bool = False):
+        self.path = path
+        self.text = text
+        self.lines = lines  # the physical lines, without their "\n"
+        self.stages = [] if stages is None else stages
+        self.problems = [] if problems is None else problems
+        self.bom = bom
 
     def problem(self, code: str, message: str, line: int, column: int = 1) -> None:
         self.problems.append(Problem(code, message, line, column))
