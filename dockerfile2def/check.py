@@ -20,6 +20,7 @@ import sys
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import D2SError, Diagnostic
+from .ir import Record as _Record
 
 # code -> (severity, title). Titles are the headings of docs/diagnostics.md.
 CHECK_CODES = {
@@ -105,32 +106,8 @@ _IGNORE = re.compile(r"#\s*d2s:\s*ignore(?:\[([^\]]*)\])?")
 #
 # Plain classes rather than dataclasses: importing ``dataclasses`` (and ``inspect`` with it) cost
 # every `d2s check`, a pre-commit hook, 6 ms at start-up. They keep a dataclass's constructor
-# (a ``default_factory`` list becomes None and a fresh list), equality, repr and __hash__ = None.
-
-
-class _Record:
-    """The __eq__ and __repr__ a dataclass would generate: fields compared in order, same class only."""
-
-    __slots__ = ()
-    __hash__ = None
-    _fields: tuple = ()
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls._fields = cls.__slots__
-        cls.__match_args__ = cls._fields
-
-    def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __eq__(self, other):
-        if other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __repr__(self):
-        return "%s(%s)" % (self.__class__.__qualname__,
-                           ", ".join("%s=%r" % (name, getattr(self, name)) for name in self._fields))
+# (a ``default_factory`` list becomes None and a fresh list); equality, repr and __hash__ = None come
+# from ir.Record.
 
 
 class Fix(_Record):

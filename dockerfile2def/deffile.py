@@ -31,6 +31,8 @@ import os
 import re
 from typing import Dict, List, Optional
 
+from .ir import Record as _Record
+
 # Go's unicode.IsSpace, which strings.TrimSpace and bufio.ScanWords use.
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 
@@ -63,36 +65,7 @@ def go_trim(text: str) -> str:
 # Plain classes rather than dataclasses: importing ``dataclasses`` (and ``inspect`` with it) and
 # generating the methods of ten classes made every `d2s check` pay for them at start-up. Each class
 # lists its fields in ``__slots__``, in constructor order; a list or dict field whose dataclass had a
-# ``default_factory`` takes None and gets a fresh one.
-
-
-class _Record:
-    """The __eq__ and __repr__ a dataclass would generate, written once for the IR's classes.
-
-    Two records are equal when they are of the same class and their fields are equal, in order. Like
-    a dataclass with ``eq=True``, a record is not hashable.
-    """
-
-    __slots__ = ()
-    __hash__ = None
-    _fields: tuple = ()
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls._fields = cls.__slots__
-        cls.__match_args__ = cls._fields
-
-    def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __eq__(self, other):
-        if other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __repr__(self):
-        return "%s(%s)" % (self.__class__.__qualname__,
-                           ", ".join("%s=%r" % (name, getattr(self, name)) for name in self._fields))
+# ``default_factory`` takes None and gets a fresh one. Equality and repr come from ir.Record.
 
 
 class Problem(_Record):

@@ -63,11 +63,12 @@ class Span:
         return self
 
 
-class _Node:
-    """The __eq__ and __repr__ a dataclass would generate, written once for every node.
+class Record:
+    """The __eq__ and __repr__ a dataclass would generate, written once for the IR's nodes (and for the
+    records of check.py and deffile.py).
 
-    Two nodes are equal when they are of the same class and their fields are equal. Like a
-    dataclass with ``eq=True``, a node is not hashable.
+    Two records are equal when they are of the same class and their fields are equal, in order. Like
+    a dataclass with ``eq=True``, a record is not hashable.
     """
 
     __slots__ = ()
@@ -106,6 +107,8 @@ class _Node:
             object.__setattr__(new, name, value)
         return new
 
+
+_Node = Record  # the IR's nodes
 
 _IMMUTABLE = frozenset((str, int, bool, type(None), Span))
 
