@@ -250,7 +250,7 @@ def continue_lines(draw, lines, escape):
     """Break some instructions across continuation lines (with comments and blanks in between)."""
     out = []
     for line in lines:
-        if len(line) > 8 and " " in line and not line.startswith("#") and draw(st.integers(0, 4)) == 0:
+        if len(line) > 8 and " " in line[1:] and not line.startswith("#") and draw(st.integers(0, 4)) == 0:
             cut = line.index(" ", 1) + 1
             middle = draw(st.sampled_from(["", "# inside\n", "\n", "   \n"]))
             out.append(line[:cut] + escape + ("  " if draw(st.booleans()) else "") + "\n" + middle + "  " + line[cut:])
