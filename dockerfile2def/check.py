@@ -217,8 +217,6 @@ def _fix_parse_problems(definition, findings: List[Finding]) -> None:
 
 def _split_long_section(definition, line: int) -> Optional[Fix]:
     """Cut a long section into several with the same header line: Apptainer joins them back."""
-    from .deffile import GO_SPACE
-
     for stage in definition.stages:
         for n, section in enumerate(stage.sections):
             if section.line != line:

@@ -27,7 +27,6 @@ format); the splitting into stages and sections is line-oriented and done here. 
 ``_builder()``, turns the parse trees into the IR nodes.
 """
 
-import os
 import re
 from typing import Dict, List, Optional
 

@@ -27,7 +27,6 @@ from .ir import (
     Onbuild,
     Run,
     Shell,
-    ShellForm,
     Stage,
     StopSignal,
     User,
