@@ -16,6 +16,7 @@ from typing import Sequence
 from . import lalr
 
 _TABLES = {}
+_KEYS = {"starts", "actions", "rules", "lexers", "lexer_of_state", "dropped"}  # what lalr.compile_tables writes
 
 
 def tables(grammar: str, sources: Sequence[str], **options) -> dict:
@@ -44,7 +45,7 @@ def _load(grammar: str, sources: Sequence[str], options: dict) -> dict:
         try:
             with open(path, "rb") as handle:
                 found = marshal.loads(handle.read())
-            if isinstance(found, dict) and found.get("format") == lalr.FORMAT:
+            if isinstance(found, dict) and found.get("format") == lalr.FORMAT and _KEYS <= found.keys():
                 return found
         except (OSError, ValueError, EOFError, TypeError):  # missing or damaged: made (again) below
             pass

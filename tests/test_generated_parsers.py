@@ -48,6 +48,9 @@ def test_the_tables_are_compiled_once_into_the_cache(tmp_path):
 def test_the_tables_are_plain_data(escape):
     tables = d2s_parser.grammar_tables(escape)
     assert ast.literal_eval(repr(tables)) == tables  # plain data: marshal writes it and reads it back
+    from dockerfile2def import generated
+
+    assert set(tables) == generated._KEYS | {"format"}  # what a cache file is checked for
 
 
 def test_without_a_writable_cache_the_tables_are_made_in_memory(tmp_path):
@@ -67,6 +70,9 @@ def test_a_damaged_cache_file_is_compiled_again(tmp_path):
     # Made again (Lark numbers its states differently from run to run: same parser, other numbers).
     assert marshal.loads(made.read_bytes())["format"] == lalr.FORMAT
     made.write_bytes(marshal.dumps({"format": 0}))  # an older format
+    assert _in_child(str(cache)) == "True"
+    assert marshal.loads(made.read_bytes())["format"] == lalr.FORMAT
+    made.write_bytes(marshal.dumps({"format": lalr.FORMAT, "starts": {}}))  # the right format, not all there
     assert _in_child(str(cache)) == "True"
     assert marshal.loads(made.read_bytes())["format"] == lalr.FORMAT
     assert _in_child(str(cache)) == "False"
