@@ -20,7 +20,7 @@ import sys
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import D2SError, Diagnostic
-from .ir import Record as _Record
+from .records import Record
 
 # code -> (severity, title). Titles are the headings of docs/diagnostics.md.
 CHECK_CODES = {
@@ -107,10 +107,10 @@ _IGNORE = re.compile(r"#\s*d2s:\s*ignore(?:\[([^\]]*)\])?")
 # Plain classes rather than dataclasses: importing ``dataclasses`` (and ``inspect`` with it) cost
 # every `d2s check`, a pre-commit hook, 6 ms at start-up. They keep a dataclass's constructor
 # (a ``default_factory`` list becomes None and a fresh list); equality, repr and __hash__ = None come
-# from ir.Record.
+# from records.Record.
 
 
-class Fix(_Record):
+class Fix(Record):
     """Replace physical lines (1-based) with lists of new lines (a list of several inserts lines)."""
 
     __slots__ = ("edits",)
@@ -119,7 +119,7 @@ class Fix(_Record):
         self.edits = edits
 
 
-class Finding(_Record):
+class Finding(Record):
     __slots__ = ("code", "message", "line", "column", "severity", "fix")
 
     def __init__(self, code: str, message: str, line: int, column: int = 1, severity: str = "",
@@ -136,7 +136,7 @@ class Finding(_Record):
         return Diagnostic(self.code, self.message, self.line, self.column, self.severity, path)
 
 
-class FileReport(_Record):
+class FileReport(Record):
     __slots__ = ("path", "findings", "fixed", "unreadable")
 
     def __init__(self, path: str, findings: Optional[List[Finding]] = None, fixed: Optional[List[Finding]] = None,

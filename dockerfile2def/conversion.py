@@ -4,32 +4,14 @@ import gc
 from typing import Callable, Dict, List, Mapping, Optional
 
 from .errors import D2SError, Diagnostic
+from .records import Record
 
 
-def _values(obj) -> tuple:
-    return tuple(getattr(obj, name) for name in obj._fields)
+class Context(Record):
+    """What the passes know besides the IR: the user's options and the diagnostics found so far."""
 
-
-def _fields_equal(self, other):
-    if other.__class__ is self.__class__:
-        return _values(self) == _values(other)
-    return NotImplemented
-
-
-def _fields_repr(self):
-    return "%s(%s)" % (self.__class__.__qualname__,
-                       ", ".join("%s=%r" % (name, getattr(self, name)) for name in self._fields))
-
-
-class Context:
-    """What the passes know besides the IR: the user's options and the diagnostics found so far.
-
-    Context and Conversion are plain classes with the constructor, equality and repr a dataclass
-    would give them: importing ``dataclasses`` cost every `d2s convert` 6 ms at start-up.
-    """
-
-    _fields = ("path", "context_dir", "build_args", "target", "base_configs", "config_loader", "downloader",
-               "cloner", "own_outputs", "diagnostics")
+    __slots__ = ("path", "context_dir", "build_args", "target", "base_configs", "config_loader", "downloader",
+                 "cloner", "own_outputs", "diagnostics")
 
     def __init__(
         self,
@@ -60,10 +42,6 @@ class Context:
         self.own_outputs = [] if own_outputs is None else own_outputs
         self.diagnostics = [] if diagnostics is None else diagnostics
 
-    __eq__ = _fields_equal
-    __repr__ = _fields_repr
-    __hash__ = None
-
     def warn(self, code: str, message: str, line: int, column: int = 1) -> None:
         if "\0" in message:  # a base-image variable's marker (passes/scope.py), shown as ${NAME}
             from .passes.scope import show_deferred
@@ -76,19 +54,15 @@ class Context:
         return D2SError(message, line, column, self.path)
 
 
-class Conversion:
+class Conversion(Record):
     """The result of :func:`convert`: the definition file text and what d2s had to say about it."""
 
-    _fields = ("definition", "diagnostics")
+    __slots__ = ("definition", "diagnostics")
 
     def __init__(self, definition: str, diagnostics: Optional[List[Diagnostic]] = None):
         self.definition = definition
         self.diagnostics = [] if diagnostics is None else diagnostics
         # Files the definition needs beside it (relative path -> bytes), e.g. none today.
-
-    __eq__ = _fields_equal
-    __repr__ = _fields_repr
-    __hash__ = None
 
 
 def convert(

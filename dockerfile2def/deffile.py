@@ -30,7 +30,7 @@ format); the splitting into stages and sections is line-oriented and done here. 
 import re
 from typing import Dict, List, Optional
 
-from .ir import Record as _Record
+from .records import Record
 
 # Go's unicode.IsSpace, which strings.TrimSpace and bufio.ScanWords use.
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -64,10 +64,10 @@ def go_trim(text: str) -> str:
 # Plain classes rather than dataclasses: importing ``dataclasses`` (and ``inspect`` with it) and
 # generating the methods of ten classes made every `d2s check` pay for them at start-up. Each class
 # lists its fields in ``__slots__``, in constructor order; a list or dict field whose dataclass had a
-# ``default_factory`` takes None and gets a fresh one. Equality and repr come from ir.Record.
+# ``default_factory`` takes None and gets a fresh one. Equality and repr come from records.Record.
 
 
-class Problem(_Record):
+class Problem(Record):
     """Something Apptainer's parser refuses (or, for a few codes, quietly mishandles)."""
 
     __slots__ = ("code", "message", "line", "column")
@@ -79,7 +79,7 @@ class Problem(_Record):
         self.column = column
 
 
-class HeaderEntry(_Record):
+class HeaderEntry(Record):
     """``Key: value``: ``key`` lower-cased as Apptainer compares it, ``value`` trimmed and cut at ``#``."""
 
     __slots__ = ("key", "value", "line", "column", "value_column", "raw_key", "end_line", "comment",
@@ -98,7 +98,7 @@ class HeaderEntry(_Record):
         self.comment_column = comment_column
 
 
-class FileEntry(_Record):
+class FileEntry(Record):
     """One ``src [dst]`` line of a %files section; ``dst`` is None when omitted."""
 
     __slots__ = ("src", "dst", "line", "column", "src_token", "dst_token", "dst_column", "extra")
@@ -115,7 +115,7 @@ class FileEntry(_Record):
         self.extra = extra  # words after the destination, which Apptainer ignores
 
 
-class LabelEntry(_Record):
+class LabelEntry(Record):
     __slots__ = ("key", "value", "line", "column")
 
     def __init__(self, key: str, value: str, line: int, column: int):
@@ -125,7 +125,7 @@ class LabelEntry(_Record):
         self.column = column
 
 
-class ArgumentEntry(_Record):
+class ArgumentEntry(Record):
     """A ``KEY=value`` line of %arguments; ``key`` is None for a line Apptainer skips."""
 
     __slots__ = ("key", "value", "line", "column", "text")
@@ -138,7 +138,7 @@ class ArgumentEntry(_Record):
         self.text = text
 
 
-class BodyLine(_Record):
+class BodyLine(Record):
     __slots__ = ("line", "text")
 
     def __init__(self, line: int, text: str):
@@ -146,7 +146,7 @@ class BodyLine(_Record):
         self.text = text  # without the line break (and without a carriage return before it)
 
 
-class Section(_Record):
+class Section(Record):
     """A section: ``%name args`` and the lines up to the next section.
 
     ``name`` is what Apptainer matches (lower-cased, every leading ``%`` removed); ``kind`` is
@@ -183,7 +183,7 @@ class Section(_Record):
         return (self.args or "").split("#", 1)[0]
 
 
-class Placeholder(_Record):
+class Placeholder(Record):
     """A ``{{ name }}``; ``commented`` ones (a ``#`` and another character before them) stay as written."""
 
     __slots__ = ("name", "line", "column", "text", "commented", "defined")
@@ -198,7 +198,7 @@ class Placeholder(_Record):
         self.defined = defined
 
 
-class Stage(_Record):
+class Stage(Record):
     """One stage: the header entries in file order and the sections in file order."""
 
     __slots__ = ("index", "line", "end_line", "entries", "sections", "placeholders", "defaults", "templated")
@@ -245,7 +245,7 @@ class Stage(_Record):
         return text + "".join(s.script for s in self.sections if s.name == "appinstall" and s.kind == "app")
 
 
-class Definition(_Record):
+class Definition(Record):
     __slots__ = ("path", "text", "lines", "stages", "problems", "bom")
 
     def __init__(self, path: str, text: str, lines: List[str], stages: Optional[List[Stage]] = None,

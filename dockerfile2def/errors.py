@@ -2,6 +2,8 @@
 
 from typing import Optional
 
+from .records import Frozen
+
 
 class D2SError(ValueError):
     """Bad input: the one exception the public API raises for it.
@@ -36,57 +38,19 @@ def one_line(text: str, keep: str = "") -> str:
     return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
 
 
-class Diagnostic:
-    """A finding: ``code`` is stable (D2Sxxx) and documented in docs/diagnostics.md.
-
-    Immutable and hashable, with the equality and repr of a frozen dataclass, written by hand:
-    importing ``dataclasses`` (and ``inspect`` with it) cost every `d2s convert` 6 ms at start-up.
-    """
+class Diagnostic(Frozen):
+    """A finding: ``code`` is stable (D2Sxxx) and documented in docs/diagnostics.md. Immutable and hashable."""
 
     __slots__ = ("code", "message", "line", "column", "severity", "path")
-    _fields = __slots__
 
     def __init__(self, code: str, message: str, line: int, column: int = 1, severity: str = "warning",
                  path: Optional[str] = None):
-        # object.__setattr__ goes past our own __setattr__, which refuses every change.
         object.__setattr__(self, "code", code)
         object.__setattr__(self, "message", message)
         object.__setattr__(self, "line", line)
         object.__setattr__(self, "column", column)
         object.__setattr__(self, "severity", severity)  # "warning" or "error"
         object.__setattr__(self, "path", path)
-
-    def __setattr__(self, name, value):
-        raise AttributeError("cannot assign to field %r: a Diagnostic is immutable" % name)
-
-    def __delattr__(self, name):
-        raise AttributeError("cannot delete field %r: a Diagnostic is immutable" % name)
-
-    def _values(self) -> tuple:
-        return (self.code, self.message, self.line, self.column, self.severity, self.path)
-
-    def __eq__(self, other):
-        if other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __hash__(self):
-        return hash(self._values())
-
-    def __repr__(self):
-        return "%s(%s)" % (self.__class__.__qualname__,
-                           ", ".join("%s=%r" % (name, getattr(self, name)) for name in self._fields))
-
-    # copy and pickle rebuild through the constructor (their default would set the slots one by one,
-    # which __setattr__ refuses); an immutable value needs no copy at all.
-    def __reduce__(self):
-        return (self.__class__, self._values())
-
-    def __copy__(self):
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
 
     def format(self, path: Optional[str] = None) -> str:
         where = path or self.path or "Dockerfile"

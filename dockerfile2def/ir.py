@@ -5,11 +5,8 @@ included); variable expansion happens in a pass, never in the parser. Passes ret
 updated nodes; the fields marked "resolved" are filled in by passes and are ``None`` straight
 out of the parser.
 
-The classes are written out by hand rather than with ``@dataclass``: importing ``dataclasses``
-(and ``inspect`` with it) and generating the methods of thirty classes cost `d2s convert` a dozen
-milliseconds at start-up. Each class lists its own fields in ``__slots__``, in constructor order;
-``_fields`` (derived) holds all of them, inherited ones first, as a dataclass would order them.
-A constructor argument that defaults to ``None`` where the field is a list, dict or command gets
+The classes are records.Record (Span: records.Frozen) with hand-written constructors rather than
+dataclasses, for start-up time (records.py). A constructor argument that defaults to ``None`` where the field is a list, dict or command gets
 a fresh one, never a shared one.
 """
 
@@ -17,100 +14,24 @@ from __future__ import annotations  # annotations stay strings: nothing to evalu
 
 from typing import List, Optional, Tuple, Union
 
+from .records import Frozen, Record
 
-class Span:
+
+class Span(Frozen):
     """1-based line and column of the first character, and the last line of the instruction.
 
     Immutable and hashable; ``end_line`` 0 means the instruction ends on ``line``.
     """
 
     __slots__ = ("line", "column", "end_line")
-    _fields = __slots__
 
     def __init__(self, line: int, column: int = 1, end_line: int = 0):
-        # object.__setattr__ goes past our own __setattr__, which refuses every change.
         object.__setattr__(self, "line", line)
         object.__setattr__(self, "column", column)
         object.__setattr__(self, "end_line", end_line or line)
 
-    def __setattr__(self, name, value):
-        raise AttributeError("cannot assign to field %r: a Span is immutable" % name)
-
-    def __delattr__(self, name):
-        raise AttributeError("cannot delete field %r: a Span is immutable" % name)
-
-    def __eq__(self, other):
-        if other.__class__ is self.__class__:
-            return (self.line, self.column, self.end_line) == (other.line, other.column, other.end_line)
-        return NotImplemented
-
-    def __hash__(self):
-        return hash((self.line, self.column, self.end_line))
-
-    def __repr__(self):
-        return "%s(line=%r, column=%r, end_line=%r)" % (self.__class__.__qualname__, self.line, self.column,
-                                                         self.end_line)
-
-    # copy and pickle rebuild through the constructor (their default would set the slots one by one,
-    # which __setattr__ refuses); an immutable value needs no copy at all.
-    def __reduce__(self):
-        return (self.__class__, (self.line, self.column, self.end_line))
-
-    def __copy__(self):
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
-
-
-class Record:
-    """The __eq__ and __repr__ a dataclass would generate, written once for the IR's nodes (and for the
-    records of check.py and deffile.py).
-
-    Two records are equal when they are of the same class and their fields are equal, in order. Like
-    a dataclass with ``eq=True``, a record is not hashable.
-    """
-
-    __slots__ = ()
-    __hash__ = None
-    _fields: Tuple[str, ...] = ()
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls._fields = cls.__mro__[1]._fields + tuple(cls.__dict__.get("__slots__", ()))
-        cls.__match_args__ = cls._fields
-
-    def __eq__(self, other):
-        if other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __repr__(self):
-        return "%s(%s)" % (self.__class__.__qualname__,
-                           ", ".join("%s=%r" % (name, getattr(self, name)) for name in self._fields))
-
-    def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __deepcopy__(self, memo):
-        # copy.deepcopy's generic path (__reduce_ex__, then rebuilding) was most of what replaying a
-        # parent stage cost (passes/select_stages.py); fields holding plain values are shared.
-        from copy import deepcopy
-
-        cls = self.__class__
-        new = cls.__new__(cls)
-        memo[id(self)] = new
-        for name in cls._fields:
-            value = getattr(self, name)
-            if value.__class__ not in _IMMUTABLE:
-                value = deepcopy(value, memo)
-            object.__setattr__(new, name, value)
-        return new
-
 
 _Node = Record  # the IR's nodes
-
-_IMMUTABLE = frozenset((str, int, bool, type(None), Span))
 
 
 class Flag(_Node):

@@ -19,7 +19,8 @@ from dockerfile2def.conversion import Context, Conversion
 from dockerfile2def.errors import Diagnostic
 from dockerfile2def.parser import parse
 
-NODES = sorted((c for c in vars(ir).values() if isinstance(c, type) and issubclass(c, ir._Node) and c is not ir._Node),
+NODES = sorted((c for c in vars(ir).values() if isinstance(c, type) and issubclass(c, ir._Node)
+                and not issubclass(c, ir.Frozen) and c is not ir._Node),
                key=lambda c: c.__name__)
 VALUES = [ir.Span, Diagnostic]
 CLASSES = NODES + VALUES + [Context, Conversion]

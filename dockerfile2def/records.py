@@ -1,0 +1,86 @@
+"""Plain record classes: the constructor is written by hand, equality and repr are the ones a
+dataclass would generate, written once here.
+
+Importing ``dataclasses`` (and ``inspect`` with it) and generating the methods of every class cost
+each `d2s convert` and `d2s check` a dozen milliseconds at start-up, so d2s's records (the IR, the
+diagnostics, the conversion context, d2s check's findings and definition pieces) derive from these.
+Each class lists its own fields in ``__slots__``, in constructor order; ``_fields`` holds all of
+them, inherited ones first, as a dataclass orders them.
+"""
+
+from typing import Tuple
+
+# Values a deep copy shares instead of copying: plain immutable types, and every Frozen class.
+_SHARED = {str, int, bool, type(None)}
+
+
+class Record:
+    """Equal when of the same class with equal fields, in order; like a dataclass with ``eq=True``,
+    not hashable."""
+
+    __slots__ = ()
+    __hash__ = None
+    _fields: Tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._fields = cls.__mro__[1]._fields + tuple(cls.__dict__.get("__slots__", ()))
+        cls.__match_args__ = cls._fields
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __repr__(self):
+        return "%s(%s)" % (self.__class__.__qualname__,
+                           ", ".join("%s=%r" % (name, getattr(self, name)) for name in self._fields))
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __deepcopy__(self, memo):
+        # copy.deepcopy's generic path (__reduce_ex__, then rebuilding) was most of what replaying a
+        # parent stage cost (passes/select_stages.py); fields holding immutable values are shared.
+        from copy import deepcopy
+
+        cls = self.__class__
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        for name in cls._fields:
+            value = getattr(self, name)
+            if value.__class__ not in _SHARED:
+                value = deepcopy(value, memo)
+            object.__setattr__(new, name, value)
+        return new
+
+
+class Frozen(Record):
+    """An immutable, hashable record, like a frozen dataclass. Its constructor sets the fields with
+    ``object.__setattr__``, which goes past this class's own, refusing every change."""
+
+    __slots__ = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _SHARED.add(cls)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("cannot assign to field %r: a %s is immutable" % (name, self.__class__.__name__))
+
+    def __delattr__(self, name):
+        raise AttributeError("cannot delete field %r: a %s is immutable" % (name, self.__class__.__name__))
+
+    def __hash__(self):
+        return hash(self._values())
+
+    # copy and pickle rebuild through the constructor (their default would set the slots one by one,
+    # which __setattr__ refuses); an immutable value needs no copy at all.
+    def __reduce__(self):
+        return (self.__class__, self._values())
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
