@@ -217,6 +217,8 @@ def _fix_parse_problems(definition, findings: List[Finding]) -> None:
 
 def _split_long_section(definition, line: int) -> Optional[Fix]:
     """Cut a long section into several with the same header line: Apptainer joins them back."""
+    from .deffile import section_budget, section_cuts
+
     for stage in definition.stages:
         for n, section in enumerate(stage.sections):
             if section.line != line:
@@ -224,7 +226,6 @@ def _split_long_section(definition, line: int) -> Optional[Fix]:
             header = definition.lines[line - 1]
             if header[:1] != "%":
                 return None
-            budget = 60000 - 2 * (len(header.encode("utf-8", "surrogateescape")) + 1)
             # Places to cut: before a line outside any heredoc and not after a continued line.
             heredocs, safe, sizes = _Heredocs(), [], []
             previous = ""
@@ -233,16 +234,7 @@ def _split_long_section(definition, line: int) -> Optional[Fix]:
                 sizes.append(len(definition.lines[body.line - 1].encode("utf-8", "surrogateescape")) + 1)
                 heredocs.feed(body.text)
                 previous = body.text
-            cuts, start, last_safe, used = [], 0, None, 0
-            for index, size in enumerate(sizes):
-                if index > start and safe[index]:
-                    last_safe = index
-                if used + size > budget and index > start:
-                    cut = last_safe if last_safe is not None and last_safe > start else index
-                    cuts.append(cut)
-                    start, last_safe = cut, None
-                    used = sum(sizes[cut:index])
-                used += size
+            cuts = section_cuts(sizes, safe, section_budget(header))
             if not cuts:
                 return None
             return Fix({section.body[cut].line: [header, definition.lines[section.body[cut].line - 1]]

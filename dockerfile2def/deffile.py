@@ -37,6 +37,32 @@ GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\
 
 # bufio.MaxScanTokenSize: the scanner Apptainer reads a stage with gives up on longer tokens.
 SCANNER_LIMIT = 64 * 1024
+# A section longer than that is cut into sections of the same name, which Apptainer joins back in
+# order (D2S215): `d2s check --fix` and `d2s convert` cut into pieces of at most this many bytes,
+# less room for the section line and the next one.
+SECTION_PIECE = 60000
+
+
+def section_budget(header: str) -> int:
+    """The bytes of body lines one piece of the section with this ``%...`` line may hold."""
+    return SECTION_PIECE - 2 * (len(header.encode("utf-8", "surrogateescape")) + 1)
+
+
+def section_cuts(sizes: List[int], safe: List[bool], budget: int) -> List[int]:
+    """Where to repeat a section's line so that no piece holds more than ``budget`` bytes: indexes
+    of the body lines (``sizes`` in bytes, line break included) a new piece starts at. A piece ends
+    at the last line before which ``safe`` allows a cut, or, with none, where it must."""
+    cuts, start, last_safe, used = [], 0, None, 0
+    for index, size in enumerate(sizes):
+        if index > start and safe[index]:
+            last_safe = index
+        if used + size > budget and index > start:
+            cut = last_safe if last_safe is not None and last_safe > start else index
+            cuts.append(cut)
+            start, last_safe = cut, None
+            used = sum(sizes[cut:index])
+        used += size
+    return cuts
 
 VALID_SECTIONS = ("help", "setup", "files", "labels", "environment", "pre", "post", "runscript", "test",
                   "startscript", "arguments")

@@ -444,9 +444,10 @@ def _json_word(value: str) -> str:
     return '\'"\'' + inside + '\'"\''
 
 
-# Apptainer reads a section in one piece of at most 64 KiB, counted to the end of the next section
-# line (D2S215), and joins sections of the same name back in order: a longer one is written as several.
-_SECTION_BYTES = 60000
+# Apptainer reads a section in one piece of at most 64 KiB (D2S215) and joins sections of the same
+# name back in order: a longer one is written as several (deffile.section_cuts). A section of fewer
+# characters than this is under the limit whatever they are (4 bytes a character at most).
+_LONG_SECTION = 14000
 _PRINTF_BYTES = 4096
 
 
@@ -458,32 +459,26 @@ def _section(name: str, lines: List[str]) -> str:
             continue
         for piece in line.split("\n"):
             out.append(INDENT + piece if piece else "")
-    text = "\n".join(out) + "\n"
-    budget = _SECTION_BYTES - 2 * (len(out[0].encode("utf-8", "surrogateescape")) + 1)
-    if len(text) > budget // 4 and len(text if text.isascii() else text.encode("utf-8", "surrogateescape")) > budget:
-        return _cut_section(out, budget)
-    return text
+    if sum(map(len, out)) + len(out) > _LONG_SECTION:
+        return _cut_section(out)
+    return "\n".join(out) + "\n"
 
 
-def _cut_section(out: List[str], budget: int) -> str:
-    """The lines of a section (its header first) as several sections of at most ``budget`` bytes,
-    cut between commands: never after a continued line."""
-    header = out[0]
-    cut = [header]
-    start = 1  # where the current piece of the section begins in cut
-    size = 0  # its bytes so far
-    cut_at, after_cut = None, 0  # the last place a cut may go, and the bytes since
-    for text in out[1:]:
-        cost = len(text) + 1 if text.isascii() else len(text.encode("utf-8", "surrogateescape")) + 1
-        if len(cut) > start and not cut[-1].endswith("\\"):
-            cut_at, after_cut = len(cut), 0
-        if size + cost > budget and cut_at is not None:
-            cut.insert(cut_at, header)
-            start, size, cut_at = cut_at + 1, after_cut, None
-        cut.append(text)
-        size += cost
-        after_cut += cost
-    return "\n".join(cut) + "\n"
+def _cut_section(out: List[str]) -> str:
+    """A section's lines (its header first) as several sections where it is over Apptainer's window,
+    cut between commands: not after a continued line."""
+    from .deffile import section_budget, section_cuts
+
+    header, body = out[0], out[1:]
+    sizes = [len(text.encode("utf-8", "surrogateescape")) + 1 for text in body]
+    safe = [index == 0 or not body[index - 1].endswith("\\") for index in range(len(body))]
+    cuts = set(section_cuts(sizes, safe, section_budget(header)))
+    pieces = [header]
+    for index, text in enumerate(body):
+        if index in cuts:
+            pieces.append(header)
+        pieces.append(text)
+    return "\n".join(pieces) + "\n"
 
 
 def _write_file(path: str, text: str, mode: Optional[str] = None) -> List[str]:

@@ -231,3 +231,12 @@ def test_a_long_file_written_in_post_keeps_its_bytes_and_cut_points(tmp_path):
     definition = convert("\n".join(lines) + "\n").definition
     assert "D2S215" not in {p.code for p in parse_definition(definition).problems}
     assert definition.count("\n%post\n") >= 4
+
+
+def test_sections_left_whole_are_under_apptainers_window():
+    """emit measures bytes only for sections of more than _LONG_SECTION characters: fewer can never
+    pass the window, even at 4 bytes a character and with a long section line."""
+    from dockerfile2def.deffile import section_budget
+    from dockerfile2def.emit import _LONG_SECTION
+
+    assert _LONG_SECTION * 4 <= section_budget("%files from " + "x" * 200)
