@@ -16,7 +16,6 @@ from typing import Sequence
 from . import lalr
 
 _TABLES = {}
-_KEYS = {"starts", "actions", "rules", "lexers", "lexer_of_state", "dropped"}  # what lalr.compile_tables writes
 
 
 def tables(grammar: str, sources: Sequence[str], **options) -> dict:
@@ -45,7 +44,7 @@ def _load(grammar: str, sources: Sequence[str], options: dict) -> dict:
         try:
             with open(path, "rb") as handle:
                 found = marshal.loads(handle.read())
-            if isinstance(found, dict) and found.get("format") == lalr.FORMAT and _KEYS <= found.keys():
+            if isinstance(found, dict) and found.get("format") == lalr.FORMAT and lalr.PARTS <= found.keys():
                 return found
         except (OSError, ValueError, EOFError, TypeError):  # missing or damaged: made (again) below
             pass

@@ -19,6 +19,7 @@ import re
 from typing import Dict, List, Optional
 
 FORMAT = 2  # of the tables compile_tables writes; part of the cache key (generated.py)
+PARTS = frozenset(("format", "starts", "actions", "rules", "lexers", "lexer_of_state", "dropped"))  # of the tables
 END = "$END"
 
 

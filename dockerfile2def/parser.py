@@ -110,6 +110,8 @@ class LogicalLine:
     def locate(self, offset: int) -> Tuple[int, int]:
         """The physical (line, column) of a character of the logical text."""
         found = self.pieces[0]
+        if len(self.pieces) == 1:  # one physical line, as most instructions are
+            return found[1], found[2] + offset
         for piece in self.pieces:
             if piece[0] > offset:
                 break
@@ -545,11 +547,7 @@ class _ToIR:
 
     # positions -------------------------------------------------------------------------------
     def at(self, pos: int) -> Tuple[int, int]:
-        offset = self.lead + pos
-        if not offset:  # the keyword, nearly always: where the logical line starts
-            start = self.logical.pieces[0]
-            return start[1], start[2]
-        return self.logical.locate(offset)
+        return self.logical.locate(self.lead + pos)
 
     def fail(self, message: str, pos) -> D2SError:
         """An error at an offset of the trimmed line, or at a Span."""
@@ -908,10 +906,6 @@ class _ToIR:
 
     def start(self, children):
         return children[0]
-
-
-
-
 
 
 # -- the file --------------------------------------------------------------------------------------
