@@ -26,9 +26,12 @@ class Span(Frozen):
     __slots__ = ("line", "column", "end_line")
 
     def __init__(self, line: int, column: int = 1, end_line: int = 0):
-        object.__setattr__(self, "line", line)
-        object.__setattr__(self, "column", column)
-        object.__setattr__(self, "end_line", end_line or line)
+        _set(self, "line", line)
+        _set(self, "column", column)
+        _set(self, "end_line", end_line or line)
+
+
+_set = object.__setattr__  # past Frozen's own, which refuses every change
 
 
 _Node = Record  # the IR's nodes

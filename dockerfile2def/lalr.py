@@ -218,11 +218,14 @@ class Parser:
             callback = getattr(transformer, name, None)
             if callback is None:
                 default = getattr(transformer, "__default__", None)
-                if default is None:
+                if default is not None:
+                    def callback(children, name=name, default=default):
+                        return default(name, children, None)
+                elif expand1:  # a ?rule that always has one child (it stands for it) needs no method
+                    def callback(children, name=name):
+                        raise ValueError("the transformer has no method for rule %s" % name)
+                else:
                     raise ValueError("the transformer has no method for rule %s" % name)
-
-                def callback(children, name=name, default=default):
-                    return default(name, children, None)
         return size, include, expand1 and callback is not None, callback, origin
 
     def _scanner(self, state: int):
@@ -236,68 +239,73 @@ class Parser:
         actions, scanners, rules, dropped = self.actions, self.scanners, self.rules, self.dropped
         states = [state]
         values: list = []
+        push_state, push_value = states.append, values.append
         pos, end = 0, len(text)
         new = str.__new__
-        while True:
-            # The next token, read by the lexer of the current state (Lark's contextual lexer).
-            if pos < end:
-                scanner = scanners[state] or self._scanner(state)
-                if scanner.__class__ is _Lexer:
-                    kind, found = scanner.next(text, pos)
-                    pos = end if kind is None else found.start()  # past the ignored text
-                else:
-                    found = scanner.match(text, pos)
-                    if found is None:
-                        raise ParseError("no terminal matches %r here" % text[pos:pos + 20], pos)
-                    kind = found.lastgroup
-            else:
-                kind = None
-            if kind is None:
-                kind, token = END, None
-            elif kind in dropped:  # a separator: its place on the stack is all it needs
-                token = None
-                pos = found.end()
-            else:
-                token = new(Token, found.group())
-                token.type = kind
-                token.start_pos = pos
-                token._text = text
-                pos = found.end()
-            # Shift it, after the reductions it completes.
+        found = None
+        try:
             while True:
-                action = actions[state].get(kind)
-                if action is None:
-                    expected = sorted(name for name in actions[state] if name.isupper() or name == END)
-                    raise ParseError("unexpected %s, expected one of %s" % (kind, ", ".join(expected)),
-                                     found.start() if kind is not END else pos)
-                if action >= 0:
-                    states.append(action)
-                    values.append(token)
-                    state = action
-                    break
-                size, include, expand1, callback, origin = rules[~action]
-                if size:
-                    children = values[-size:]
-                    del values[-size:]
-                    del states[-size:]
+                # The next token, read by the lexer of the current state (Lark's contextual lexer).
+                if pos < end:
+                    scanner = scanners[state] or self._scanner(state)
+                    if scanner.__class__ is _Lexer:
+                        kind, found = scanner.next(text, pos)
+                        pos = end if kind is None else found.start()  # past the ignored text
+                    else:
+                        found = scanner.match(text, pos)
+                        if found is None:
+                            raise ParseError("no terminal matches %r here" % text[pos:pos + 20], pos)
+                        kind = found.lastgroup
                 else:
-                    children = []
-                if include is not None:
-                    kept = []
-                    for i, inline in include:
-                        if inline:
-                            kept.extend(children[i])
-                        else:
-                            kept.append(children[i])
-                    children = kept
-                if callback is None:
-                    value = children
-                elif expand1 and len(children) == 1:
-                    value = children[0]
+                    kind = None
+                if kind is None:
+                    kind, token = END, None
+                elif kind in dropped:  # a separator: its place on the stack is all it needs
+                    token = None
+                    pos = found.end()
                 else:
-                    value = callback(children)
-                state = actions[states[-1]][origin]
-                states.append(state)
-                values.append(value)
-                if state == end_state and kind is END:
-                    return value
+                    token = new(Token, found.group())
+                    token.type = kind
+                    token.start_pos = pos
+                    token._text = text
+                    pos = found.end()
+                # Shift it, after the reductions it completes. (An action missing from the table
+                # raises KeyError: the token is unexpected here.)
+                action = actions[state][kind]
+                while action < 0:
+                    size, include, expand1, callback, origin = rules[~action]
+                    if size:
+                        children = values[-size:]
+                        del values[-size:]
+                        del states[-size:]
+                    else:
+                        children = []
+                    if include is not None:
+                        kept = []
+                        for i, inline in include:
+                            if inline:
+                                kept.extend(children[i])
+                            else:
+                                kept.append(children[i])
+                        children = kept
+                    if callback is None:
+                        value = children
+                    elif expand1 and len(children) == 1:
+                        value = children[0]
+                    else:
+                        value = callback(children)
+                    state = actions[states[-1]][origin]
+                    if state == end_state and kind is END:
+                        return value
+                    push_state(state)
+                    push_value(value)
+                    action = actions[state][kind]
+                push_state(action)
+                push_value(token)
+                state = action
+        except KeyError:
+            if kind not in actions[state]:
+                expected = sorted(name for name in actions[state] if name.isupper() or name == END)
+                raise ParseError("unexpected %s, expected one of %s" % (kind, ", ".join(expected)),
+                                 found.start() if kind is not END else pos) from None
+            raise

@@ -132,6 +132,9 @@ class _Source:
             lines.pop()
         self.lines = lines
         self.count = len(lines)
+        # Whether a line may pass BuildKit's limit (its UTF-8 is at most 4 bytes a character): only
+        # then is each line's size measured as it is read.
+        self.long_lines = max(map(len, lines), default=0) * 4 > MAX_LINE
         self.index = 0  # next physical line to read (0-based)
         self.escape = "\\"
         self.directives: Dict[str, str] = {}
@@ -141,7 +144,7 @@ class _Source:
         """The next physical line (without its "\\n"), checked against BuildKit's line limit."""
         raw = self.lines[self.index]
         self.index += 1
-        if len(raw) > 16384 and len(raw.encode("utf-8", "surrogatepass")) > MAX_LINE:
+        if self.long_lines and len(raw.encode("utf-8", "surrogatepass")) > MAX_LINE:
             raise D2SError("dockerfile line greater than max allowed size of %d" % MAX_LINE, self.index, 1,
                            self.path)
         return raw
@@ -169,12 +172,56 @@ class _Source:
         """BuildKit's ``([^E])E[ \\t]*$|^E[ \\t]*$``: the escape char last, blanks after it, not doubled."""
         end = text.rstrip(" \t")
         escape = self.escape
-        if end and end[-1] == escape and (len(end) == 1 or end[-2] != escape):
+        if end[-1:] == escape and end[-2:-1] != escape:
             return end[:-1], True
         return text, False
 
     def next_logical(self) -> Optional[LogicalLine]:
         """The next instruction's logical line, or None at the end of the file."""
+        if not self._directives_done or self.long_lines:
+            return self._next_logical_checked()
+        # The same reading as _next_logical_checked, with its calls written out: this loop sees every
+        # physical line of every file. Past the directives and with no long line, nothing else differs.
+        lines, count, index, escape = self.lines, self.count, self.index, self.escape
+        while index < count:
+            body = lines[index]
+            index += 1
+            if body[-1:] == "\r":
+                body = body.rstrip("\r")
+            token = body.lstrip(GO_SPACE)
+            if not token or token[0] == "#":
+                continue  # a blank line; comments never continue a line
+            number = index
+            end = token.rstrip(" \t")
+            if end[-1:] != escape or end[-2:-1] == escape:
+                self.index = index
+                return LogicalLine(token, number, number, [(0, number, 1 + len(body) - len(token))])
+            pieces = [(0, number, 1 + len(body) - len(token))]
+            piece = end[:-1]
+            parts = [piece]
+            length = len(piece)
+            continued = True
+            while continued and index < count:
+                body = lines[index]
+                index += 1
+                if body[-1:] == "\r":
+                    body = body.rstrip("\r")
+                stripped = body.lstrip(GO_SPACE)
+                if not stripped or stripped[0] == "#":
+                    continue  # comment and blank lines inside a continuation are skipped
+                end = body.rstrip(" \t")
+                continued = end[-1:] == escape and end[-2:-1] != escape
+                piece = end[:-1] if continued else body
+                pieces.append((length, index, 1))
+                parts.append(piece)
+                length += len(piece)
+            self.index = index
+            return LogicalLine("".join(parts), number, index, pieces)
+        self.index = index
+        return None
+
+    def _next_logical_checked(self) -> Optional[LogicalLine]:
+        """next_logical while directives may still come, or when a line may be too long."""
         while self.index < self.count:
             raw = self._read()
             number = self.index
@@ -593,19 +640,24 @@ class _ToIR:
 
     # instructions ----------------------------------------------------------------------------
     def _split(self, children):
+        # children: the keyword, its flags, the `--` marker if any, then the arguments (grammar's _tail)
         keyword = children[0]
-        flags = []
-        args = []
-        for child in children[1:]:
-            if isinstance(child, Flag):
-                flags.append(child)
-            elif child is not _END_OF_FLAGS:
-                args.append(child)
-        line, column = self.at(keyword.start_pos)
-        if line != self.logical.line:
-            column = 1
-        span = Span(self.logical.line, column, self.logical.end_line)
-        return keyword, flags, args, span
+        count = len(children)
+        i = 1
+        while i < count and children[i].__class__ is Flag:
+            i += 1
+        flags = children[1:i]
+        if i < count and children[i] is _END_OF_FLAGS:
+            i += 1
+        args = children[i:]
+        logical = self.logical
+        if len(logical.pieces) == 1:  # a one-line instruction: no lookup of the physical line
+            column = logical.pieces[0][2] + self.lead + keyword.start_pos
+        else:
+            line, column = logical.locate(self.lead + keyword.start_pos)
+            if line != logical.line:
+                column = 1
+        return keyword, flags, args, Span(logical.line, column, logical.end_line)
 
     def _original(self, keyword) -> str:
         if keyword.start_pos == 0 and self.lead == 0:
@@ -690,10 +742,9 @@ class _ToIR:
 
     def _shell_dependent(self, cls, name, children):
         keyword, flags, args, span = self._split(children)
-        node = cls(name, span, flags, original=self._original(keyword))
-        token = self._text_arg(args)
-        command = self._command(token, keyword.start_pos)
-        node.command = command if command is not None else ShellForm("")
+        command = self._command(args[0] if args else None, keyword.start_pos)
+        node = cls(name, span, flags, original=self._original(keyword),
+                   command=command if command is not None else ShellForm(""))
         if self._check_flags(node, name) and command is None:
             self.problem(node, "%s requires at least one argument" % name, keyword.start_pos)
         return node
@@ -904,9 +955,6 @@ class _ToIR:
         return self.problem(node, "unknown instruction: %s%s" % (name, _suggest(name, INSTRUCTIONS)),
                             keyword.start_pos)
 
-    def start(self, children):
-        return children[0]
-
 
 # -- the file --------------------------------------------------------------------------------------
 
@@ -987,10 +1035,10 @@ def _read_locked(text: str, path: str):
             continue
         transformer.logical = logical
         transformer.line_text = trimmed
-        transformer.lead = len(logical.text) - len(logical.text.lstrip(GO_SPACE))
+        transformer.lead = 0 if logical.text[0] == trimmed[0] else len(logical.text) - len(logical.text.lstrip(GO_SPACE))
         node = parser.parse(trimmed)
-        target = _heredoc_target(node)
-        if target is not None and "<<" in logical.text:
+        target = _heredoc_target(node) if "<<" in trimmed else None
+        if target is not None:
             try:
                 openers = _heredoc_openers(logical.text)
             except _HeredocWordError as err:
@@ -1005,8 +1053,11 @@ def _read_locked(text: str, path: str):
                 node.span = Span(node.span.line, node.span.column, logical.end_line)
                 if target is not node:
                     target.span = Span(target.span.line, target.span.column, logical.end_line)
-        nodes.append((node, transformer.problems.pop(id(node), (None, None))[1]))
-        transformer.problems.clear()
+        if transformer.problems:
+            nodes.append((node, transformer.problems.pop(id(node), (None, None))[1]))
+            transformer.problems.clear()
+        else:
+            nodes.append((node, None))
     if not nodes:
         raise D2SError("file with no instructions", max(source.count, 1), 1, path)
     return nodes, source
