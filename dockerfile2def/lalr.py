@@ -186,10 +186,13 @@ class Parser:
     tuples (what the tests compare with Lark's trees).
     """
 
-    def __init__(self, tables: dict, transformer=None):
+    def __init__(self, tables: dict, transformer=None, token_lines: bool = True):
         if tables.get("format") != FORMAT:
             raise ValueError("lalr tables of format %r, expected %r" % (tables.get("format"), FORMAT))
         self.transformer = transformer
+        # Whether tokens answer .line and .column (they keep the parsed text for it); a caller that
+        # reads only start_pos saves an attribute on every token.
+        self.token_lines = token_lines
         self.starts = tables["starts"]
         count = max(tables["actions"]) + 1
         self.actions: List[Optional[dict]] = [None] * count
@@ -242,6 +245,7 @@ class Parser:
         push_state, push_value = states.append, values.append
         pos, end = 0, len(text)
         new = str.__new__
+        lines = self.token_lines
         found = None
         try:
             while True:
@@ -267,7 +271,8 @@ class Parser:
                     token = new(Token, found.group())
                     token.type = kind
                     token.start_pos = pos
-                    token._text = text
+                    if lines:
+                        token._text = text
                     pos = found.end()
                 # Shift it, after the reductions it completes. (An action missing from the table
                 # raises KeyError: the token is unexpected here.)

@@ -395,7 +395,7 @@ def grammar_parser(escape: str = "\\"):
     if parser is None:
         from .lalr import Parser
 
-        parser = _PARSERS[escape] = Parser(grammar_tables(escape), _ToIR(escape))
+        parser = _PARSERS[escape] = Parser(grammar_tables(escape), _ToIR(escape), token_lines=False)
     return parser
 
 
