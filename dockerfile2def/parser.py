@@ -66,6 +66,9 @@ GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\
 # Go's RE2 \s is [\t\n\f\r ] (no \v); the directive regex of BuildKit's parser/directives.go.
 _DIRECTIVE = re.compile(r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z", re.S)
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
+# The separator and the words of the grammar's LIST token (reWhitespace, spec-digest A.3).
+_LIST_SEPARATOR = re.compile(r"[\t\v\f\r ]+")
+_LIST_WORD = re.compile(r"[^\t\v\f\r ]+")
 _HEREDOC_WORD = re.compile(r"(\d*)<<(-?)[\t\n\f\r ]*([^<]*)\Z")
 _HEREDOC_GLUE = re.compile(r"\d*<<-?[ \t]+(?=[^\t\n\v\f\r <])")
 
@@ -708,30 +711,41 @@ class _ToIR:
                             token.start_pos)
         return ExecForm(argv) if argv is not None else ShellForm(str(token))
 
-    def _list_form(self, words):  # not `_list`: that is a grammar rule's name
+    @staticmethod
+    def _list_words(args) -> List[str]:
+        """The words of the arguments' LIST token (none when there are no arguments)."""
+        return _LIST_SEPARATOR.split(args[0]) if args else []
+
+    @staticmethod
+    def _word_at(args, index: int) -> int:
+        """The offset in the line of word ``index`` of the arguments' LIST token (for an error)."""
+        return args[0].start_pos + [m.start() for m in _LIST_WORD.finditer(args[0])][index]
+
+    def _list_form(self, args):  # not `_list`: that is a grammar rule's name
         """parseMaybeJSONToList: a JSON array, else the whitespace-separated words."""
-        if words and words[0].startswith("["):
+        if args and args[0].startswith("["):
             try:
-                argv = _json_array(self.line_text[words[0].start_pos:])
+                argv = _json_array(self.line_text[args[0].start_pos:])
             except _NotStrings:
                 raise self.fail("when using JSON array syntax, arrays must be comprised of strings only",
-                                words[0].start_pos)
+                                args[0].start_pos)
             if argv is not None:
                 return argv, True
-        return [str(w) for w in words], False
+        return self._list_words(args), False
 
     def _text_arg(self, args):
         return args[0] if args else None
 
     def from_(self, children):
-        keyword, flags, words, span = self._split(children)
+        keyword, flags, args, span = self._split(children)
+        words = self._list_words(args)
         node = From("FROM", span, flags, original=self._original(keyword))
-        node.image = str(words[0]) if words else ""
+        node.image = words[0] if words else ""
         if len(words) == 3 and words[1].lower() == "as":
             name = words[2].lower()
             if not _STAGE_NAME.match(name):
                 self.problem(node, 'invalid name for build stage: %s, name can\'t start with a number or contain '
-                                   "symbols" % _go_quote(str(words[2])), words[2].start_pos)
+                                   "symbols" % _go_quote(words[2]), self._word_at(args, 2))
             node.stage_name = name
         elif len(words) != 1:
             self.problem(node, "FROM requires either one or three arguments", keyword.start_pos)
@@ -822,9 +836,9 @@ class _ToIR:
         return node
 
     def _copy(self, name, children):
-        keyword, flags, words, span = self._split(children)
+        keyword, flags, args, span = self._split(children)
         node = Copy(name, span, flags, original=self._original(keyword))
-        paths, node.json = self._list_form(words)
+        paths, node.json = self._list_form(args)
         if paths:
             node.sources, node.destination = paths[:-1], paths[-1]
         if len(paths) < 2:
@@ -833,7 +847,7 @@ class _ToIR:
         if not self._check_flags(node, name):
             return node
         if _is_heredoc_word(node.destination):
-            where = words[-1].start_pos if not node.json else words[0].start_pos
+            where = self._word_at(args, -1) if not node.json else args[0].start_pos
             return self.problem(node, "%s cannot accept a heredoc as a destination" % name, where)
         return node
 
@@ -844,24 +858,24 @@ class _ToIR:
         return self._copy("ADD", children)
 
     def volume(self, children):
-        keyword, flags, words, span = self._split(children)
+        keyword, flags, args, span = self._split(children)
         node = Volume("VOLUME", span, flags, original=self._original(keyword))
-        node.paths, node.json = self._list_form(words)
+        node.paths, node.json = self._list_form(args)
         if not node.paths and not node.json:
             return self.problem(node, "VOLUME requires at least one argument", keyword.start_pos)
         if not node.paths:
-            return self.problem(node, "VOLUME requires at least one argument", words[0].start_pos)
+            return self.problem(node, "VOLUME requires at least one argument", args[0].start_pos)
         if not self._check_flags(node, "VOLUME"):
             return node
         for path in node.paths:
             if not path.strip(GO_SPACE):
-                return self.problem(node, "VOLUME specified can not be an empty string", words[0].start_pos)
+                return self.problem(node, "VOLUME specified can not be an empty string", args[0].start_pos)
         return node
 
     def expose(self, children):
-        keyword, flags, words, span = self._split(children)
-        node = Expose("EXPOSE", span, flags, original=self._original(keyword), ports=[str(w) for w in words])
-        if not words:
+        keyword, flags, args, span = self._split(children)
+        node = Expose("EXPOSE", span, flags, original=self._original(keyword), ports=self._list_words(args))
+        if not args:
             return self.problem(node, "EXPOSE requires at least one argument", keyword.start_pos)
         self._check_flags(node, "EXPOSE")
         return node
