@@ -721,7 +721,7 @@ class _ToIR:
         """The offset in the line of word ``index`` of the arguments' LIST token (for an error)."""
         return args[0].start_pos + [m.start() for m in _LIST_WORD.finditer(args[0])][index]
 
-    def _list_form(self, args):  # not `_list`: that is a grammar rule's name
+    def _list_form(self, args):
         """parseMaybeJSONToList: a JSON array, else the whitespace-separated words."""
         if args and args[0].startswith("["):
             try:
