@@ -21,6 +21,7 @@ first offending instruction. Values stay raw: quotes are kept and nothing is exp
 import _thread
 import json
 import re
+from functools import partialmethod
 from typing import Dict, List, Optional, Tuple
 
 from .errors import D2SError
@@ -660,12 +661,11 @@ class _ToIR:
             line, column = logical.locate(self.lead + keyword.start_pos)
             if line != logical.line:
                 column = 1
-        return keyword, flags, args, Span(logical.line, column, logical.end_line)
-
-    def _original(self, keyword) -> str:
         if keyword.start_pos == 0 and self.lead == 0:
-            return self.logical.text
-        return self.line_text[keyword.start_pos:]
+            original = logical.text
+        else:
+            original = self.line_text[keyword.start_pos:]
+        return keyword, flags, args, Span(logical.line, column, logical.end_line), original
 
     def _check_flags(self, node: Instruction, name: str) -> bool:
         """BuildKit's BFlags.Parse for this instruction; False once a problem is recorded."""
@@ -704,6 +704,8 @@ class _ToIR:
         """The exec form of a JSON array, else the shell form (parseMaybeJSON)."""
         if token is None:
             return None
+        if token[0] != "[" and token[0] not in GO_SPACE:  # not an array: the shell form
+            return ShellForm(str(token))
         try:
             argv = _json_array(token)
         except _NotStrings:
@@ -737,9 +739,9 @@ class _ToIR:
         return args[0] if args else None
 
     def from_(self, children):
-        keyword, flags, args, span = self._split(children)
+        keyword, flags, args, span, original = self._split(children)
         words = self._list_words(args)
-        node = From("FROM", span, flags, original=self._original(keyword))
+        node = From("FROM", span, flags, original=original)
         node.image = words[0] if words else ""
         if len(words) == 3 and words[1].lower() == "as":
             name = words[2].lower()
@@ -755,26 +757,22 @@ class _ToIR:
         return node
 
     def _shell_dependent(self, cls, name, children):
-        keyword, flags, args, span = self._split(children)
+        keyword, flags, args, span, original = self._split(children)
         command = self._command(args[0] if args else None, keyword.start_pos)
-        node = cls(name, span, flags, original=self._original(keyword),
+        node = cls(name, span, flags, original=original,
                    command=command if command is not None else ShellForm(""))
-        if self._check_flags(node, name) and command is None:
+        if (not flags or self._check_flags(node, name)) and command is None:
             self.problem(node, "%s requires at least one argument" % name, keyword.start_pos)
         return node
 
-    def run(self, children):
-        return self._shell_dependent(Run, "RUN", children)
-
-    def cmd(self, children):
-        return self._shell_dependent(Cmd, "CMD", children)
-
-    def entrypoint(self, children):
-        return self._shell_dependent(Entrypoint, "ENTRYPOINT", children)
+    # One instruction family, one method: the partials spare each line a call.
+    run = partialmethod(_shell_dependent, Run, "RUN")
+    cmd = partialmethod(_shell_dependent, Cmd, "CMD")
+    entrypoint = partialmethod(_shell_dependent, Entrypoint, "ENTRYPOINT")
 
     def shell(self, children):
-        keyword, flags, args, span = self._split(children)
-        node = Shell("SHELL", span, flags, original=self._original(keyword))
+        keyword, flags, args, span, original = self._split(children)
+        node = Shell("SHELL", span, flags, original=original)
         command = self._command(self._text_arg(args), keyword.start_pos)
         if not self._check_flags(node, "SHELL"):
             return node
@@ -787,8 +785,8 @@ class _ToIR:
         return node
 
     def _key_values(self, cls, name, children):
-        keyword, flags, args, span = self._split(children)
-        node = cls(name, span, flags, original=self._original(keyword))
+        keyword, flags, args, span, original = self._split(children)
+        node = cls(name, span, flags, original=original)
         if args:
             kind, tokens = args[0]
             if kind == "legacy":
@@ -814,15 +812,12 @@ class _ToIR:
                 return self.problem(node, "%s names can not be blank" % name, word.start_pos)
         return node
 
-    def env(self, children):
-        return self._key_values(Env, "ENV", children)
-
-    def label(self, children):
-        return self._key_values(Label, "LABEL", children)
+    env = partialmethod(_key_values, Env, "ENV")
+    label = partialmethod(_key_values, Label, "LABEL")
 
     def arg(self, children):
-        keyword, flags, words, span = self._split(children)
-        node = Arg("ARG", span, flags, original=self._original(keyword))
+        keyword, flags, words, span, original = self._split(children)
+        node = Arg("ARG", span, flags, original=original)
         for word in words:
             name, has_default, default = word.partition("=")
             node.declarations.append(ArgDeclaration(name, default if has_default else None))
@@ -836,8 +831,8 @@ class _ToIR:
         return node
 
     def _copy(self, name, children):
-        keyword, flags, args, span = self._split(children)
-        node = Copy(name, span, flags, original=self._original(keyword))
+        keyword, flags, args, span, original = self._split(children)
+        node = Copy(name, span, flags, original=original)
         paths, node.json = self._list_form(args)
         if paths:
             node.sources, node.destination = paths[:-1], paths[-1]
@@ -851,15 +846,12 @@ class _ToIR:
             return self.problem(node, "%s cannot accept a heredoc as a destination" % name, where)
         return node
 
-    def copy(self, children):
-        return self._copy("COPY", children)
-
-    def add(self, children):
-        return self._copy("ADD", children)
+    copy = partialmethod(_copy, "COPY")
+    add = partialmethod(_copy, "ADD")
 
     def volume(self, children):
-        keyword, flags, args, span = self._split(children)
-        node = Volume("VOLUME", span, flags, original=self._original(keyword))
+        keyword, flags, args, span, original = self._split(children)
+        node = Volume("VOLUME", span, flags, original=original)
         node.paths, node.json = self._list_form(args)
         if not node.paths and not node.json:
             return self.problem(node, "VOLUME requires at least one argument", keyword.start_pos)
@@ -873,16 +865,16 @@ class _ToIR:
         return node
 
     def expose(self, children):
-        keyword, flags, args, span = self._split(children)
-        node = Expose("EXPOSE", span, flags, original=self._original(keyword), ports=self._list_words(args))
+        keyword, flags, args, span, original = self._split(children)
+        node = Expose("EXPOSE", span, flags, original=original, ports=self._list_words(args))
         if not args:
             return self.problem(node, "EXPOSE requires at least one argument", keyword.start_pos)
         self._check_flags(node, "EXPOSE")
         return node
 
     def _one_string(self, cls, name, field, children):
-        keyword, flags, args, span = self._split(children)
-        node = cls(name, span, flags, original=self._original(keyword))
+        keyword, flags, args, span, original = self._split(children)
+        node = cls(name, span, flags, original=original)
         token = self._text_arg(args)
         setattr(node, field, str(token) if token is not None else "")
         if token is None:
@@ -890,21 +882,14 @@ class _ToIR:
         self._check_flags(node, name)
         return node
 
-    def workdir(self, children):
-        return self._one_string(Workdir, "WORKDIR", "path", children)
-
-    def user(self, children):
-        return self._one_string(User, "USER", "user", children)
-
-    def stopsignal(self, children):
-        return self._one_string(StopSignal, "STOPSIGNAL", "signal", children)
-
-    def maintainer(self, children):
-        return self._one_string(Maintainer, "MAINTAINER", "name", children)
+    workdir = partialmethod(_one_string, Workdir, "WORKDIR", "path")
+    user = partialmethod(_one_string, User, "USER", "user")
+    stopsignal = partialmethod(_one_string, StopSignal, "STOPSIGNAL", "signal")
+    maintainer = partialmethod(_one_string, Maintainer, "MAINTAINER", "name")
 
     def healthcheck(self, children):
-        keyword, flags, args, span = self._split(children)
-        node = Healthcheck("HEALTHCHECK", span, flags, original=self._original(keyword))
+        keyword, flags, args, span, original = self._split(children)
+        node = Healthcheck("HEALTHCHECK", span, flags, original=original)
         if not args:
             node.kind = ""  # refused below; the IR keeps what was written
             return self.problem(node, "HEALTHCHECK requires at least one argument", keyword.start_pos)
@@ -944,8 +929,8 @@ class _ToIR:
         return node
 
     def onbuild(self, children):
-        keyword, flags, args, span = self._split(children)
-        node = Onbuild("ONBUILD", span, flags, original=self._original(keyword))
+        keyword, flags, args, span, original = self._split(children)
+        node = Onbuild("ONBUILD", span, flags, original=original)
         if not args:
             return self.problem(node, "ONBUILD requires at least one argument", keyword.start_pos)
         trigger = args[0]
@@ -963,9 +948,9 @@ class _ToIR:
         return node
 
     def unknown(self, children):
-        keyword, flags, args, span = self._split(children)
+        keyword, flags, args, span, original = self._split(children)
         name = str(keyword).upper()
-        node = Instruction(name, span, flags, original=self._original(keyword))
+        node = Instruction(name, span, flags, original=original)
         return self.problem(node, "unknown instruction: %s%s" % (name, _suggest(name, INSTRUCTIONS)),
                             keyword.start_pos)
 
