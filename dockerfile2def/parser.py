@@ -102,21 +102,38 @@ class LogicalLine:
     line the text was joined from.
     """
 
-    __slots__ = ("text", "line", "end_line", "pieces", "heredocs")
+    __slots__ = ("text", "line", "end_line", "heredocs", "_pieces", "_source", "_head")
 
-    def __init__(self, text: str, line: int, end_line: int, pieces: List[Tuple[int, int, int]]):
+    def __init__(self, text: str, line: int, end_line: int, pieces: Optional[List[Tuple[int, int, int]]],
+                 source: Optional["_Source"] = None, head: Tuple[int, int] = (0, 1)):
         self.text = text
         self.line = line
         self.end_line = end_line
-        self.pieces = pieces
         self.heredocs: List[Heredoc] = []
+        # None: a continued line read in one match (_Source.next_logical). Its source works the
+        # pieces out when a position past the first piece is asked for, which most lines never need;
+        # head is (length, column) of that first piece.
+        self._pieces = pieces
+        self._source = source
+        self._head = head
+
+    @property
+    def pieces(self) -> List[Tuple[int, int, int]]:
+        if self._pieces is None:
+            self._pieces = self._source.pieces_from(self.line)
+        return self._pieces
 
     def locate(self, offset: int) -> Tuple[int, int]:
         """The physical (line, column) of a character of the logical text."""
-        found = self.pieces[0]
-        if len(self.pieces) == 1:  # one physical line, as most instructions are
+        pieces = self._pieces
+        if pieces is None:
+            if offset < self._head[0]:
+                return self.line, self._head[1] + offset
+            pieces = self.pieces
+        found = pieces[0]
+        if len(pieces) == 1:  # one physical line, as most instructions are
             return found[1], found[2] + offset
-        for piece in self.pieces:
+        for piece in pieces:
             if piece[0] > offset:
                 break
             found = piece
@@ -139,6 +156,8 @@ class _Source:
         # Whether a line may pass BuildKit's limit (its UTF-8 is at most 4 bytes a character): only
         # then is each line's size measured as it is read.
         self.long_lines = max(map(len, lines), default=0) * 4 > MAX_LINE
+        # A "\r" (a line ending "\r\n") sends every line through the careful reading, which strips it.
+        self.carriage_returns = "\r" in text
         self.index = 0  # next physical line to read (0-based)
         self.escape = "\\"
         self.directives: Dict[str, str] = {}
@@ -182,7 +201,7 @@ class _Source:
 
     def next_logical(self) -> Optional[LogicalLine]:
         """The next instruction's logical line, or None at the end of the file."""
-        if not self._directives_done or self.long_lines:
+        if not self._directives_done or self.long_lines or self.carriage_returns:
             return self._next_logical_checked()
         # The same reading as _next_logical_checked, with its calls written out: this loop sees every
         # physical line of every file. Past the directives and with no long line, nothing else differs.
@@ -190,8 +209,6 @@ class _Source:
         while index < count:
             body = lines[index]
             index += 1
-            if body[-1:] == "\r":
-                body = body.rstrip("\r")
             token = body.lstrip(GO_SPACE)
             if not token or token[0] == "#":
                 continue  # a blank line; comments never continue a line
@@ -200,29 +217,33 @@ class _Source:
             if end[-1:] != escape or end[-2:-1] == escape:
                 self.index = index
                 return LogicalLine(token, number, number, [(0, number, 1 + len(body) - len(token))])
-            pieces = [(0, number, 1 + len(body) - len(token))]
-            piece = end[:-1]
-            parts = [piece]
-            length = len(piece)
+            # Continued: its pieces are joined without noting where each came from (LogicalLine
+            # works that out only if a position past the first piece is asked for).
+            head = (len(end) - 1, 1 + len(body) - len(token))
+            parts = [end[:-1]]
             continued = True
             while continued and index < count:
                 body = lines[index]
                 index += 1
-                if body[-1:] == "\r":
-                    body = body.rstrip("\r")
                 stripped = body.lstrip(GO_SPACE)
                 if not stripped or stripped[0] == "#":
                     continue  # comment and blank lines inside a continuation are skipped
                 end = body.rstrip(" \t")
                 continued = end[-1:] == escape and end[-2:-1] != escape
-                piece = end[:-1] if continued else body
-                pieces.append((length, index, 1))
-                parts.append(piece)
-                length += len(piece)
+                parts.append(end[:-1] if continued else body)
             self.index = index
-            return LogicalLine("".join(parts), number, index, pieces)
+            return LogicalLine("".join(parts), number, index, None, self, head)
         self.index = index
         return None
+
+    def pieces_from(self, line: int) -> List[Tuple[int, int, int]]:
+        """The pieces of the logical line that starts on physical ``line``, read line by line."""
+        saved = self.index, self._directives_done
+        self.index, self._directives_done = line - 1, True
+        try:
+            return self._next_logical_checked().pieces
+        finally:
+            self.index, self._directives_done = saved
 
     def _next_logical_checked(self) -> Optional[LogicalLine]:
         """next_logical while directives may still come, or when a line may be too long."""
@@ -655,8 +676,9 @@ class _ToIR:
             i += 1
         args = children[i:]
         logical = self.logical
-        if len(logical.pieces) == 1:  # a one-line instruction: no lookup of the physical line
-            column = logical.pieces[0][2] + self.lead + keyword.start_pos
+        pieces = logical._pieces
+        if pieces is not None and len(pieces) == 1:  # a one-line instruction: no lookup of the physical line
+            column = pieces[0][2] + self.lead + keyword.start_pos
         else:
             line, column = logical.locate(self.lead + keyword.start_pos)
             if line != logical.line:
