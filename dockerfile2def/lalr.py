@@ -206,6 +206,11 @@ class Parser:
         # fast path), else its _Lexer.
         self.scanners: list = [None] * count
         self.rules = [self._reducer(row, transformer) for row in tables["rules"]]
+        # The reductions by a start rule that stands for its one child (`?start: a | b`): on the
+        # last token, with only that child on the stack, the parse is over and the child is the result.
+        self.finishing = frozenset(~i for i, (name, inlined, size, include, expand1, origin)
+                                   in enumerate(tables["rules"])
+                                   if origin in self.starts and size == 1 and include is None and expand1)
         self.dropped = frozenset(tables["dropped"])
 
     @staticmethod
@@ -240,6 +245,7 @@ class Parser:
     def parse(self, text: str, start: str = "start"):
         state, end_state = self.starts[start]
         actions, scanners, rules, dropped = self.actions, self.scanners, self.rules, self.dropped
+        finishing = self.finishing
         states = [state]
         values: list = []
         push_state, push_value = states.append, values.append
@@ -278,6 +284,8 @@ class Parser:
                 # raises KeyError: the token is unexpected here.)
                 action = actions[state][kind]
                 while action < 0:
+                    if action in finishing and kind is END and len(states) == 2:
+                        return values[0]
                     size, include, expand1, callback, origin = rules[~action]
                     if size:
                         children = values[-size:]
