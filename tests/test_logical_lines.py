@@ -1,0 +1,90 @@
+"""The two readings of a Dockerfile's lines agree: _Source.next_logical's quick one (past the
+directives, no "\\r", no line near BuildKit's limit; a continued line joined without noting its
+pieces) and the careful line-by-line one, which LogicalLine also uses to work its pieces out later."""
+
+import glob
+import os
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dockerfile2def import parser
+
+from .shared import SHARED
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _reading(text, careful):
+    """Each logical line as (text, line, end_line, position of every offset, pieces), or the error."""
+    source = parser._Source(text, "Dockerfile")
+    if careful:
+        source.carriage_returns = True  # what sends every line through _next_logical_checked
+    out = []
+    while True:
+        try:
+            logical = source.next_logical()
+        except parser.D2SError as err:
+            out.append(("error", str(err)))
+            return out
+        if logical is None:
+            return out
+        # Positions first: on the quick reading they are answered before the pieces are worked out.
+        positions = [logical.locate(offset) for offset in range(len(logical.text) + 1)]
+        out.append((logical.text, logical.line, logical.end_line, positions, logical.pieces))
+
+
+def _files():
+    paths = sorted(glob.glob(os.path.join(SHARED, "corpus", "files", "*")))
+    paths += sorted(glob.glob(os.path.join(SHARED, "corpus", "buildkit-*", "**", "*"), recursive=True))
+    paths += sorted(glob.glob(os.path.join(REPO, "fixtures", "**", "Dockerfile*"), recursive=True))
+    for path in paths:
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                raw = handle.read()
+            try:
+                yield path, raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+
+
+def test_quick_reading_is_the_careful_one_on_real_files():
+    compared = continued = 0
+    for path, text in _files():
+        if "\r" in text:
+            continue
+        quick = _reading(text, careful=False)
+        assert quick == _reading(text, careful=True), path
+        compared += 1
+        continued += sum(1 for item in quick if item[0] != "error" and len(item[4]) > 1)
+    assert compared > 200 and continued > 500  # the corpus is there, and its continued lines were read
+
+
+_PIECES = ["RUN a", "COPY x y", " ", "\t", "  ", "\\", " \\", "\\\\", "\\ \t", "`", " `", "#c", "# x \\", "\n",
+           "\n", "\n", "\u2028", "\x85", "\xa0", "b", "<<EOF", "# escape=`\n", "# syntax=x\n", "\ufeff"]
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=16))
+def test_quick_reading_is_the_careful_one(pieces):
+    text = "".join(pieces)
+    if "\r" not in text:
+        assert _reading(text, careful=False) == _reading(text, careful=True)
+
+
+def test_carriage_returns_take_the_careful_reading():
+    source = parser._Source("FROM a\r\nRUN b \\\r\n  c\r\n", "Dockerfile")
+    assert source.carriage_returns
+    first, second = source.next_logical(), source.next_logical()
+    assert (first.text, second.text, second.pieces) == ("FROM a", "RUN b   c", [(0, 2, 1), (6, 3, 1)])
+
+
+def test_pieces_are_worked_out_only_when_asked_for():
+    source = parser._Source("FROM a\nRUN --mount=x b \\\n  c \\\n\n  # note\n  d\n", "Dockerfile")
+    source.next_logical()
+    logical = source.next_logical()
+    assert logical._pieces is None  # read quickly
+    assert logical.locate(4) == (2, 5)  # in the first piece: still not worked out
+    assert logical._pieces is None
+    assert logical.locate(logical.text.index("d")) == (6, 3)  # past it: the careful reading's answer
+    assert logical.pieces == [(0, 2, 1), (16, 3, 1), (20, 6, 1)]
