@@ -26,12 +26,14 @@ class Span(Frozen):
     __slots__ = ("line", "column", "end_line")
 
     def __init__(self, line: int, column: int = 1, end_line: int = 0):
-        _set(self, "line", line)
-        _set(self, "column", column)
-        _set(self, "end_line", end_line or line)
+        _set_line(self, line)
+        _set_column(self, column)
+        _set_end_line(self, end_line or line)
 
 
-_set = object.__setattr__  # past Frozen's own, which refuses every change
+# The slots' own setters: they go past Frozen.__setattr__, which refuses every change, and cost less
+# than object.__setattr__ (a Span is made for every instruction and flag).
+_set_line, _set_column, _set_end_line = Span.line.__set__, Span.column.__set__, Span.end_line.__set__
 
 
 _Node = Record  # the IR's nodes
