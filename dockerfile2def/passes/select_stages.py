@@ -8,15 +8,33 @@ file system; the parent's RUNs run again).
 """
 
 import copy
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from ..conversion import Context
-from ..ir import Copy, Dockerfile, Instruction, Onbuild, Run, Stage
+from ..ir import Copy, Dockerfile, Instruction, Run, Stage
 
 
-def _stage_ref(dockerfile: Dockerfile, ref: str, before: int) -> Optional[Stage]:
+def _stage_finder(dockerfile: Dockerfile) -> Callable[[str], Optional[Stage]]:
+    """``dockerfile.stage_named`` with its tables made once: this pass looks every reference up
+    several times, and stage_named walks the stages (and their ``name`` property) each time."""
+    by_name, by_index = {}, {}
+    for stage in reversed(dockerfile.stages):  # the first stage of a name or index wins, as there
+        if stage.name is not None:
+            by_name[stage.name] = stage
+        by_index[stage.index] = stage
+
+    def named(ref: str) -> Optional[Stage]:
+        stage = by_name.get(ref.lower())
+        if stage is None and ref.isdigit():
+            stage = by_index.get(int(ref))
+        return stage
+
+    return named
+
+
+def _stage_ref(named, ref: str, before: int) -> Optional[Stage]:
     """The stage that ``ref`` (a name or an index) names among the first ``before`` stages, if any."""
-    stage = dockerfile.stage_named(ref)
+    stage = named(ref)
     if stage is not None and stage.index < before:
         return stage
     return None
@@ -34,39 +52,46 @@ def mount_sources(instruction: Instruction) -> List[str]:
     return found
 
 
-def _dependencies(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> List[Stage]:
-    needed = []
-    parent = _stage_ref(dockerfile, stage.base.image, stage.index)
-    if parent is not None:
-        needed.append(parent)
+def _references(stage: Stage) -> List[Tuple[Instruction, str]]:
+    """(instruction, reference) for every ``RUN --mount=from=`` and ``COPY --from`` of a stage."""
+    found = []
     for instruction in stage.instructions:
-        if isinstance(instruction, Onbuild):
+        if not instruction.flags:  # most instructions: neither flag, nothing to look at
             continue
-        refs = mount_sources(instruction)
-        if isinstance(instruction, Copy):
+        if isinstance(instruction, Run):
+            found.extend((instruction, ref) for ref in mount_sources(instruction))
+        elif isinstance(instruction, Copy):
             source = instruction.flag("from")
             if source is not None and source.value:
-                refs.append(source.value)
-        for ref in refs:
-            found = dockerfile.stage_named(ref)
-            if found is not None and found.index >= stage.index:
-                raise ctx.error(
-                    'cannot copy from stage "%s", it needs to be defined before current stage "%s"'
-                    % (ref, stage.name or stage.index),
-                    instruction.span.line,
-                    instruction.span.column,
-                )
-            if found is not None:
-                needed.append(found)
+                found.append((instruction, source.value))
+    return found
+
+
+def _dependencies(named, stage: Stage, references, ctx: Context) -> List[Stage]:
+    needed = []
+    parent = _stage_ref(named, stage.base.image, stage.index)
+    if parent is not None:
+        needed.append(parent)
+    for instruction, ref in references:
+        found = named(ref)
+        if found is not None and found.index >= stage.index:
+            raise ctx.error(
+                'cannot copy from stage "%s", it needs to be defined before current stage "%s"'
+                % (ref, stage.name or stage.index),
+                instruction.span.line,
+                instruction.span.column,
+            )
+        if found is not None:
+            needed.append(found)
     return needed
 
 
-def _flatten(dockerfile: Dockerfile, stage: Stage, done: dict, shared: set) -> Stage:
+def _flatten(named, stage: Stage, done: dict, shared: set) -> Stage:
     if stage.index in done:
         return done[stage.index]
-    parent = _stage_ref(dockerfile, stage.base.image, stage.index)
+    parent = _stage_ref(named, stage.base.image, stage.index)
     if parent is not None:
-        parent = _flatten(dockerfile, parent, done, shared)
+        parent = _flatten(named, parent, done, shared)
         # The passes rewrite nodes in place, so a replayed stage gets copies of its parent's nodes --
         # unless the parent is emitted nowhere else: then they move (deepcopy was a tenth of convert).
         replayed = copy.deepcopy(parent.instructions) if parent.index in shared else parent.instructions
@@ -85,43 +110,42 @@ def _flatten(dockerfile: Dockerfile, stage: Stage, done: dict, shared: set) -> S
 
 def select_stages(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
     stages = dockerfile.stages
+    named = _stage_finder(dockerfile)
     if ctx.target:
-        target = dockerfile.stage_named(ctx.target)
+        target = named(ctx.target)
         if target is None or not ctx.target.lower() == (target.name or ""):
             names = ", ".join(s.name for s in stages if s.name) or "none"
             raise ctx.error('target stage "%s" could not be found (stages: %s)' % (ctx.target, names), 1, 1)
     else:
         target = stages[-1]
     needed = {}
+    references = {}  # stage index -> its references, read once for both uses below
     pending = [target]
     while pending:
         stage = pending.pop()
         if stage.index in needed:
             continue
         needed[stage.index] = stage
-        pending.extend(_dependencies(dockerfile, stage, ctx))
+        references[stage.index] = _references(stage)
+        pending.extend(_dependencies(named, stage, references[stage.index], ctx))
     # A stage that is only some other stage's base is replayed into it: no need to emit it.
     referenced = set()
-    for stage in needed.values():
-        for instruction in stage.instructions:
-            refs = mount_sources(instruction)
-            if isinstance(instruction, Copy) and instruction.flag("from") is not None:
-                refs.append(instruction.flag("from").value or "")
-            for ref in refs:
-                found = dockerfile.stage_named(ref)
-                if found is not None:
-                    referenced.add(found.index)
+    for index in needed:
+        for _, ref in references[index]:
+            found = named(ref)
+            if found is not None:
+                referenced.add(found.index)
     emitted = {i for i in needed if i == target.index or i in referenced}
     # Stages whose nodes must stay their own when replayed: emitted ones, and bases of several stages.
     children = {}
     for stage in needed.values():
-        parent = _stage_ref(dockerfile, stage.base.image, stage.index)
+        parent = _stage_ref(named, stage.base.image, stage.index)
         if parent is not None:
             children[parent.index] = children.get(parent.index, 0) + 1
     shared = emitted | {i for i, count in children.items() if count > 1}
     done = {}
     for index in sorted(needed):
-        _flatten(dockerfile, needed[index], done, shared)
+        _flatten(named, needed[index], done, shared)
     dockerfile.stages = [
         done[i] for i in sorted(needed) if i in emitted
     ]
