@@ -20,7 +20,6 @@ from ..ir import (
     Env,
     Expose,
     Label,
-    Maintainer,
     Run,
     Stage,
     StopSignal,
@@ -49,74 +48,116 @@ def _expand_stage(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> None:
         if name in ctx.build_args:
             scope.args[name] = ctx.build_args[name]
     for instruction in stage.instructions:
-        before = scope  # read in place; ARG and ENV changes apply after the instruction
+        expand = _EXPANDERS.get(instruction.__class__)
+        if expand is None:
+            continue  # CMD, ENTRYPOINT, SHELL, ... : left to the shell, the scope unchanged
 
         def word(raw):
-            return expand_word(raw, before, dockerfile, instruction, ctx)
+            # ``scope`` is read in place: ARG and ENV changes apply after the instruction
+            return expand_word(raw, scope, dockerfile, instruction, ctx)
 
-        if isinstance(instruction, Arg):
-            for declaration in instruction.declarations:
-                name = word(declaration.name)
-                declaration.name = name
-                if name in ctx.build_args:
-                    declaration.value = ctx.build_args[name]
-                elif declaration.default is not None:
-                    declaration.value = word(declaration.default)
-                elif name in dockerfile.global_scope:
-                    declaration.value = dockerfile.global_scope[name]
-                else:
-                    declaration.value = None
-                scope.declare_arg(name, declaration.value)
-        elif isinstance(instruction, Env):
-            for pair in instruction.pairs:
-                pair.key = word(pair.key)
-                pair.value = word(pair.value)
-                scope.set_env(pair.key, pair.value)
-        elif isinstance(instruction, Label):
-            for pair in instruction.pairs:
-                pair.key = word(pair.key)
-                pair.value = word(pair.value)
-        elif isinstance(instruction, Workdir):
-            instruction.path = word(instruction.path)
-        elif isinstance(instruction, User):
-            instruction.user = word(instruction.user)
-        elif isinstance(instruction, StopSignal):
-            instruction.signal = word(instruction.signal)
-        elif isinstance(instruction, Maintainer):
-            pass  # not expanded by the builder
-        elif isinstance(instruction, Expose):
-            ports = []
-            for port in instruction.ports:
-                ports.extend(expand_words(port, before, dockerfile, instruction, ctx))
-            instruction.ports = ports
-        elif isinstance(instruction, Volume):
-            instruction.paths = [word(p).strip() for p in instruction.paths]
-            for path in instruction.paths:
-                if not path:
-                    raise ctx.error("VOLUME specified can not be an empty string", instruction.span.line,
-                                    instruction.span.column)
-        elif isinstance(instruction, Copy):
-            heredoc_names = {h.name for h in instruction.heredocs}
-            instruction.sources = [
-                s if _is_heredoc_word(s, heredoc_names) else word(s) for s in instruction.sources
-            ]
-            instruction.destination = word(instruction.destination)
-            for flag in instruction.flags:
-                if flag.name in ("chown", "chmod", "checksum", "exclude") and flag.value is not None:
-                    flag.value = word(flag.value)
-            for heredoc in instruction.heredocs:
-                if heredoc.expand:
-                    heredoc.body = _expand_body(heredoc.body, before, dockerfile, instruction, ctx)
-        elif isinstance(instruction, Run):
-            for flag in instruction.flags:
-                if flag.name == "mount" and flag.value:
-                    flag.value = _expand_mount(flag.value, word)
+        expand(instruction, word, scope, dockerfile, ctx)
         if scope.approximated:
             ctx.warn("D2S025", "%s: only the base image sets %s, and d2s could not read its config: a "
                      "substitution with no POSIX shell form is made as if unset" % (instruction.keyword, ", ".join(scope.approximated)),
                      instruction.span.line, instruction.span.column)
             scope.approximated.clear()
         scope.end_instruction()
+
+
+# One function per kind of instruction the builder expands, each given the instruction, ``word``
+# (expands one word in the scope from before the instruction), the scope, the Dockerfile and the
+# context. Looked up by the node's exact class (the IR's instruction classes have no subclasses):
+# one dictionary look-up instead of a chain of isinstance tests per instruction.
+
+def _arg(instruction: Arg, word, scope: Scope, dockerfile: Dockerfile, ctx: Context) -> None:
+    for declaration in instruction.declarations:
+        name = word(declaration.name)
+        declaration.name = name
+        if name in ctx.build_args:
+            declaration.value = ctx.build_args[name]
+        elif declaration.default is not None:
+            declaration.value = word(declaration.default)
+        elif name in dockerfile.global_scope:
+            declaration.value = dockerfile.global_scope[name]
+        else:
+            declaration.value = None
+        scope.declare_arg(name, declaration.value)
+
+
+def _env(instruction: Env, word, scope: Scope, dockerfile: Dockerfile, ctx: Context) -> None:
+    for pair in instruction.pairs:
+        pair.key = word(pair.key)
+        pair.value = word(pair.value)
+        scope.set_env(pair.key, pair.value)
+
+
+def _label(instruction: Label, word, scope: Scope, dockerfile: Dockerfile, ctx: Context) -> None:
+    for pair in instruction.pairs:
+        pair.key = word(pair.key)
+        pair.value = word(pair.value)
+
+
+def _workdir(instruction: Workdir, word, scope: Scope, dockerfile: Dockerfile, ctx: Context) -> None:
+    instruction.path = word(instruction.path)
+
+
+def _user(instruction: User, word, scope: Scope, dockerfile: Dockerfile, ctx: Context) -> None:
+    instruction.user = word(instruction.user)
+
+
+def _stop_signal(instruction: StopSignal, word, scope: Scope, dockerfile: Dockerfile, ctx: Context) -> None:
+    instruction.signal = word(instruction.signal)
+
+
+def _expose(instruction: Expose, word, scope: Scope, dockerfile: Dockerfile, ctx: Context) -> None:
+    ports = []
+    for port in instruction.ports:
+        ports.extend(expand_words(port, scope, dockerfile, instruction, ctx))
+    instruction.ports = ports
+
+
+def _volume(instruction: Volume, word, scope: Scope, dockerfile: Dockerfile, ctx: Context) -> None:
+    instruction.paths = [word(p).strip() for p in instruction.paths]
+    for path in instruction.paths:
+        if not path:
+            raise ctx.error("VOLUME specified can not be an empty string", instruction.span.line,
+                            instruction.span.column)
+
+
+def _copy(instruction: Copy, word, scope: Scope, dockerfile: Dockerfile, ctx: Context) -> None:
+    heredoc_names = {h.name for h in instruction.heredocs}
+    instruction.sources = [
+        s if _is_heredoc_word(s, heredoc_names) else word(s) for s in instruction.sources
+    ]
+    instruction.destination = word(instruction.destination)
+    for flag in instruction.flags:
+        if flag.name in ("chown", "chmod", "checksum", "exclude") and flag.value is not None:
+            flag.value = word(flag.value)
+    for heredoc in instruction.heredocs:
+        if heredoc.expand:
+            heredoc.body = _expand_body(heredoc.body, scope, dockerfile, instruction, ctx)
+
+
+def _run(instruction: Run, word, scope: Scope, dockerfile: Dockerfile, ctx: Context) -> None:
+    for flag in instruction.flags:
+        if flag.name == "mount" and flag.value:
+            flag.value = _expand_mount(flag.value, word)
+
+
+_EXPANDERS = {
+    Arg: _arg,
+    Env: _env,
+    Label: _label,
+    Workdir: _workdir,
+    User: _user,
+    StopSignal: _stop_signal,
+    Expose: _expose,
+    Volume: _volume,
+    Copy: _copy,
+    Run: _run,
+    # MAINTAINER is not expanded by the builder
+}
 
 
 def _expand_mount(value: str, word) -> str:
