@@ -108,7 +108,7 @@ def process_word_keep_quotes(word: str, env: Mapping[str, str], escape: Optional
 # -- the lexer -----------------------------------------------------------------------------------
 
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
-_ASCII_NAME = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_ASCII_NAME_RUN = re.compile("[A-Za-z0-9_]*")  # a name's ASCII characters; other letters and digits count too
 
 # Go's unicode.IsSpace: ASCII/Latin-1 set plus the non-Latin-1 White_Space characters.
 _GO_SPACE = frozenset("\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
@@ -142,7 +142,7 @@ def _specials(escape: str, stop: Optional[str], quotes: bool):
 class _Lexer:
     """One word being expanded: ``pos`` moves like BuildKit's scanner (errors depend on it)."""
 
-    __slots__ = ("s", "n", "pos", "env", "esc", "quotes", "depth", "_double_re")
+    __slots__ = ("s", "n", "pos", "env", "esc", "quotes", "depth")
 
     def __init__(self, word: str, env: Mapping[str, str], escape: str, quotes: bool):
         if len(word) > MAX_WORD:
@@ -155,7 +155,6 @@ class _Lexer:
         self.esc = escape
         self.quotes = quotes
         self.depth = 0
-        self._double_re = None
 
     # -- environment
 
@@ -249,9 +248,7 @@ class _Lexer:
         """Inside ``"..."``: ``$`` expands; the escape char escapes only ``"``, ``$`` and itself."""
         s, n, esc = self.s, self.n, self.esc
         start = self.pos
-        finder = self._double_re
-        if finder is None:
-            finder = self._double_re = re.compile("[%s]" % re.escape('"$' + esc))
+        finder = _specials(esc, '"', False)  # the next '"', '$' or escape (compiled once per escape)
         out = []
         pos = start + 1
         while True:
@@ -305,9 +302,9 @@ class _Lexer:
             self.pos = pos + 1
             return ch
         end = pos
-        while end < n:
-            c = s[end]
-            if c in _ASCII_NAME or (c > "\x7f" and (c.isalpha() or c.isdecimal())):
+        while True:
+            end = _ASCII_NAME_RUN.match(s, end).end()  # a regex, not a loop per character
+            if end < n and s[end] > "\x7f" and (s[end].isalpha() or s[end].isdecimal()):
                 end += 1
             else:
                 break
