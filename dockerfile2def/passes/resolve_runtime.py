@@ -47,11 +47,13 @@ def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         labels = {}
         cmd_set_here = False
         segment = None
+        replayed = bool(stage.ancestry)
         for instruction in stage.instructions:
-            # Instructions replayed from parent stages: "the same stage" is the one they came from.
-            here = _segment(stage, instruction.span.line)
-            if here != segment:
-                segment, cmd_set_here = here, False
+            if replayed:
+                # Instructions replayed from parent stages: "the same stage" is the one they came from.
+                here = _segment(stage, instruction.span.line)
+                if here != segment:
+                    segment, cmd_set_here = here, False
             if isinstance(instruction, Entrypoint):
                 command = instruction.command
                 empty = isinstance(command, ExecForm) and not command.argv
@@ -75,8 +77,10 @@ def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                     labels[key] = pair.value
             elif isinstance(instruction, Maintainer):
                 labels["org.opencontainers.image.authors"] = instruction.name
-            runtime.workdir = instruction.workdir or runtime.workdir
-            runtime.user = instruction.user
+        if stage.instructions:  # WORKDIR and USER in effect after the last one (resolve_workdir set them)
+            last = stage.instructions[-1]
+            runtime.workdir = last.workdir or runtime.workdir
+            runtime.user = last.user
         runtime.env = list(env.items())
         runtime.labels = list(labels.items())
         runtime.inherits_runscript = not known and runtime.entrypoint is None and runtime.cmd is None
