@@ -41,7 +41,7 @@ def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         for instruction in stage.instructions:
             if isinstance(instruction, Copy):
                 instruction.plan = _plan(dockerfile, instruction, ctx, ignore, stage_names, image_stages)
-            elif isinstance(instruction, Run):
+            elif isinstance(instruction, Run) and instruction.mounts:  # most RUNs mount nothing
                 _plan_mounts(dockerfile, instruction, ctx, ignore, stage_names, image_stages)
     dockerfile.image_stages = sorted(image_stages.items(), key=lambda kv: kv[1])
     return dockerfile
@@ -287,6 +287,8 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore,
 
 def _outputs_below(ctx: Context, folder: str) -> List[str]:
     """d2s's own outputs under a context folder, relative to it (they may not exist yet)."""
+    if not ctx.own_outputs:
+        return []  # nothing to look for: spare realpath's file system calls
     root = os.path.realpath(os.path.join(ctx.context_dir, folder))
     found = []
     for output in ctx.own_outputs:
