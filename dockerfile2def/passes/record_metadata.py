@@ -11,6 +11,8 @@ from ..conversion import Context
 from ..ir import Dockerfile, ExecForm, Expose, Healthcheck, Onbuild, Run, Shell, StopSignal, User, Volume
 
 POSIX_SHELLS = ("sh", "bash", "dash", "ash", "ksh", "zsh", "busybox")
+# The instructions this pass has something to say about (by exact class: the IR's have no subclasses).
+_RECORDED = frozenset((Run, Expose, Volume, Healthcheck, StopSignal, Onbuild, Shell))
 
 
 def _command_text(command) -> str:
@@ -30,8 +32,16 @@ def record_metadata(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
             ctx.warn("D2S009", "FROM --platform=%s: build on a %s machine or pass --arch to apptainer build"
                      % (stage.base.platform, stage.base.platform), stage.base.span.line, stage.base.span.column)
         for instruction in stage.instructions:
+            if instruction.__class__ not in _RECORDED:
+                continue  # ENV, COPY, ARG, ...: nothing to record
             line, column = instruction.span.line, instruction.span.column
-            if isinstance(instruction, Expose):
+            if isinstance(instruction, Run):  # the most common: tested first
+                if not warned_user and _non_root(instruction.user) and ":" in instruction.user:
+                    warned_user = True
+                    ctx.warn("D2S018", "RUN after USER %s runs as %s through su, with that user's groups, not group %s"
+                             % (instruction.user, instruction.user.split(":")[0], instruction.user.split(":", 1)[1]),
+                             line, column)
+            elif isinstance(instruction, Expose):
                 labels["org.d2s.expose"] = " ".join(instruction.ports)
                 ctx.warn("D2S004", "EXPOSE %s: Apptainer shares the host network; ports are not published"
                          % " ".join(instruction.ports), line, column)
@@ -59,12 +69,6 @@ def record_metadata(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                 if program not in POSIX_SHELLS:
                     ctx.warn("D2S022", "SHELL %s is not a POSIX shell; RUN lines are passed to it as in Docker"
                              % json.dumps(instruction.argv), line, column)
-            elif isinstance(instruction, Run) and not warned_user and _non_root(instruction.user) \
-                    and ":" in instruction.user:
-                warned_user = True
-                ctx.warn("D2S018", "RUN after USER %s runs as %s through su, with that user's groups, not group %s"
-                         % (instruction.user, instruction.user.split(":")[0], instruction.user.split(":", 1)[1]),
-                         line, column)
         if stage is final:
             runtime = stage.runtime
             if runtime is not None:

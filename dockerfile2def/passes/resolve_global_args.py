@@ -4,6 +4,7 @@ BuildKit expands FROM's image and --platform with the global ARGs only (plus the
 platform ARGs); a --build-arg overrides a default. Stage-level ARGs are handled later.
 """
 
+import functools
 import os
 import re
 
@@ -17,6 +18,7 @@ _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm6
          "s390x": "s390x", "armv7l": "arm", "riscv64": "riscv64"}
 
 
+@functools.lru_cache(maxsize=None)  # asked once per process, as platform.machine() caches it
 def _machine() -> str:
     """platform.machine(): os.uname()'s on POSIX, without importing platform at every start-up."""
     if hasattr(os, "uname"):
@@ -64,7 +66,9 @@ def resolve_global_args(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
     for stage in dockerfile.stages:
         base = stage.base
         image = expand_word(base.image, scope, dockerfile, base, ctx)
-        needed = [name for name in unset if re.search(r"\$\{?%s\b" % re.escape(name), base.image)]
+        needed = []  # unset ARGs the image names ("$" tested first: most images name no variable)
+        if unset and "$" in base.image:
+            needed = [name for name in unset if re.search(r"\$\{?%s\b" % re.escape(name), base.image)]
         if needed and (not image or image.startswith((":", "/", "@")) or image.endswith((":", "/", "@"))
                        or "//" in image or ":@" in image):
             # Docker needs --build-arg here too; Apptainer takes it at build time as a template variable.
