@@ -18,5 +18,7 @@ def resolve_shell(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         for instruction in stage.instructions:
             if isinstance(instruction, Shell):
                 shell = list(instruction.argv)
-            instruction.shell = list(shell)
+            # One list for the instructions a SHELL governs, not a copy each: later passes and
+            # the emitter only read it.
+            instruction.shell = shell
     return dockerfile

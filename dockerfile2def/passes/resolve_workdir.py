@@ -45,13 +45,13 @@ def resolve_workdir(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         workdir = normalize(config.get("WorkingDir") or "/")
         user = config.get("User") or None
         for instruction in stage.instructions:
-            if isinstance(instruction, Workdir):
+            if isinstance(instruction, Copy):  # the most common of the three: tested first
+                instruction.destination = resolve_against(workdir, instruction.destination)
+            elif isinstance(instruction, Workdir):
                 workdir = resolve_against(workdir, instruction.path).rstrip("/") or "/"
                 instruction.path = workdir
             elif isinstance(instruction, User):
                 user = instruction.user or None
-            elif isinstance(instruction, Copy):
-                instruction.destination = resolve_against(workdir, instruction.destination)
             instruction.workdir = workdir
             instruction.user = user
     return dockerfile

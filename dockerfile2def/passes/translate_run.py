@@ -20,8 +20,9 @@ def translate_run(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         for instruction in stage.instructions:
             if isinstance(instruction, Run):
                 _heredocs(instruction)
-                _mounts(instruction, ctx)
-                _network(instruction, ctx)
+                if instruction.flags:  # --mount, --network, --security: most RUNs have no flag
+                    _mounts(instruction, ctx)
+                    _network(instruction, ctx)
     return dockerfile
 
 
