@@ -41,18 +41,37 @@ class Record:
 
     def __deepcopy__(self, memo):
         # copy.deepcopy's generic path (__reduce_ex__, then rebuilding) was most of what replaying a
-        # parent stage cost (passes/select_stages.py); fields holding immutable values are shared.
-        from copy import deepcopy
-
+        # parent stage cost (passes/select_stages.py); fields holding immutable values are shared,
+        # and lists and records (the rest of the IR) are copied by _deep_copy without copy.deepcopy's
+        # dispatch, which cost more than the copying itself for the mostly empty lists of a node.
         cls = self.__class__
         new = cls.__new__(cls)
         memo[id(self)] = new
         for name in cls._fields:
             value = getattr(self, name)
             if value.__class__ not in _SHARED:
-                value = deepcopy(value, memo)
+                value = _deep_copy(value, memo)
             object.__setattr__(new, name, value)
         return new
+
+
+def _deep_copy(value, memo):
+    """copy.deepcopy(value, memo) for a value that is not in _SHARED. As there, an object met twice
+    is copied once (``memo``); the originals need no keeping alive, they belong to the record being
+    copied."""
+    copied = memo.get(id(value), memo)
+    if copied is not memo:
+        return copied
+    if value.__class__ is list:
+        copied = memo[id(value)] = []
+        for item in value:
+            copied.append(item if item.__class__ in _SHARED else _deep_copy(item, memo))
+        return copied
+    if isinstance(value, Record):
+        return value.__deepcopy__(memo)
+    from copy import deepcopy
+
+    return deepcopy(value, memo)
 
 
 class Frozen(Record):
