@@ -11,7 +11,7 @@ import copy
 from typing import Callable, List, Optional, Tuple
 
 from ..conversion import Context
-from ..ir import Copy, Dockerfile, Instruction, Run, Stage
+from ..ir import Copy, Dockerfile, From, Instruction, Run, Stage
 
 
 def _stage_finder(dockerfile: Dockerfile) -> Callable[[str], Optional[Stage]]:
@@ -95,11 +95,11 @@ def _flatten(named, stage: Stage, done: dict, shared: set) -> Stage:
         # The passes rewrite nodes in place, so a replayed stage gets copies of its parent's nodes --
         # unless the parent is emitted nowhere else: then they move (deepcopy was a tenth of convert).
         replayed = copy.deepcopy(parent.instructions) if parent.index in shared else parent.instructions
-        base = copy.deepcopy(parent.base)
-        base.stage_name = stage.base.stage_name
-        base.span = stage.base.span
-        base.original = stage.base.original
-        base.flags = stage.base.flags
+        # The stage's own FROM line on its parent's image: a new node, cheaper than a deep copy of the
+        # parent's FROM with most of its fields then overwritten
+        own, inherited = stage.base, parent.base
+        base = From(own.keyword, own.span, own.flags, own.original, inherited.workdir, inherited.user,
+                    inherited.shell, image=inherited.image, stage_name=own.stage_name, platform=inherited.platform)
         stage.instructions = replayed + stage.instructions
         stage.parent = parent.name or str(parent.index)
         stage.ancestry = parent.ancestry + [parent.base.span.line]
