@@ -12,6 +12,11 @@ from ..ir import Cmd, Command, Dockerfile, Entrypoint, Env, ExecForm, Label, Mai
 from .scope import base_config, config_env
 
 
+# The instructions that change what the image does when run (by exact class: the IR's have no
+# subclasses); WORKDIR and USER come from resolve_workdir.
+_RUNTIME_KINDS = frozenset((Entrypoint, Cmd, Env, Label, Maintainer))
+
+
 def frozen(command: Command, shell) -> ExecForm:
     if isinstance(command, ShellForm):
         return ExecForm(list(shell) + [command.text])
@@ -49,6 +54,8 @@ def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         segment = None
         replayed = bool(stage.ancestry)
         for instruction in stage.instructions:
+            if instruction.__class__ not in _RUNTIME_KINDS:
+                continue  # RUN, COPY, ...: the image config does not record them
             if replayed:
                 # Instructions replayed from parent stages: "the same stage" is the one they came from.
                 here = _segment(stage, instruction.span.line)
