@@ -7,6 +7,7 @@ platform ARGs); a --build-arg overrides a default. Stage-level ARGs are handled 
 import functools
 import os
 import re
+from typing import Tuple
 
 from ..conversion import Context
 from ..ir import Dockerfile
@@ -18,7 +19,6 @@ _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm6
          "s390x": "s390x", "armv7l": "arm", "riscv64": "riscv64"}
 
 
-@functools.lru_cache(maxsize=None)  # asked once per process, as platform.machine() caches it
 def _machine() -> str:
     """platform.machine(): os.uname()'s on POSIX, without importing platform at every start-up."""
     if hasattr(os, "uname"):
@@ -30,6 +30,11 @@ def _machine() -> str:
 
 def platform_args() -> dict:
     """The automatic platform ARGs, for a build on this machine (Apptainer builds natively)."""
+    return dict(_platform_values())
+
+
+@functools.lru_cache(maxsize=None)  # the machine's: worked out once per process, as platform.machine() is
+def _platform_values() -> Tuple[Tuple[str, str], ...]:
     machine = _machine().lower()
     arch = _ARCH.get(machine, machine)
     variant = "v7" if arch == "arm" else ""
@@ -40,11 +45,11 @@ def platform_args() -> dict:
         values[prefix + "OS"] = "linux"
         values[prefix + "ARCH"] = arch
         values[prefix + "VARIANT"] = variant
-    return values
+    return tuple(values.items())
 
 
 def resolve_global_args(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
-    scope = dict(platform_args())
+    scope = platform_args()  # a new dict, ours to change
     for arg in dockerfile.global_args:
         # All substitutions of one instruction use the values from before it.
         before = dict(scope)
