@@ -118,12 +118,32 @@ def _ascii(command):
 
 @pytest.mark.parametrize("path", FILES, ids=[p.parent.name if p.name == "Dockerfile" else p.name[:60] for p in FILES])
 def test_same_reading_as_buildkit(path):
-    text = path.read_text(encoding="utf-8")
+    _assert_same_reading(path.read_text(encoding="utf-8"), path.name)
+
+
+# A quote-aware word list that ends in a lone escape after a blank: the line does not continue (a \v or
+# \f follows the escape) but is trimmed, so the escape ends it; BuildKit drops it. d2s's grammar once
+# had no parse for it and crashed.
+TRIMMED_ESCAPES = [
+    "FROM x\nENV a=1 \\\v\n",
+    "FROM x\nARG a \\\f\n",
+    "FROM x\nLABEL a=1 b=2\t\\\v\n",
+    "FROM x\nARG `\u2028\\\x85\n",
+    "# escape=`\nFROM x\nENV a=1 `\v\n",
+]
+
+
+@pytest.mark.parametrize("text", TRIMMED_ESCAPES)
+def test_same_reading_as_buildkit_on_a_trimmed_lone_escape(text):
+    _assert_same_reading(text, "Dockerfile")
+
+
+def _assert_same_reading(text, name):
     expected = buildkit.parse_string(text)
-    nodes = instructions(text, str(path))
+    nodes = instructions(text, name)
     assert len(nodes) == len(expected)
     for (node, _), command in zip(nodes, expected):
-        where = "%s:%d" % (path.name, command.start_line)
+        where = "%s:%d" % (name, command.start_line)
         assert node.keyword == (command.cmd or "").upper(), where
         assert (node.span.line, node.span.end_line) == (command.start_line, command.end_line), where
         if _ascii(command):  # BuildKit reads flag bytes as Latin-1 (a known quirk d2s does not copy)
