@@ -11,7 +11,9 @@ import re
 
 from .passes.scope import DEFERRED_OPEN, deferred_pieces
 
-_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+\Z")  # \Z: "$" would also match before a final newline
+# A word the shell reads as itself: no quoting needed. Not starting with % (a section line); fullmatch,
+# so a final newline does not pass as "$" would let it.
+_safe_word = re.compile(r"[A-Za-z0-9_@+=:,./-][A-Za-z0-9_@%+=:,./-]*").fullmatch
 _PLACEHOLDER = re.compile(r"\{(?=\{)")  # each { before a {: "{{{" must not leave a "{{"
 
 
@@ -21,13 +23,13 @@ def quote(value: str) -> str:
     Newlines are written as ``"$d2s_nl"`` (the scripts define it), so a value never spans lines.
     A marker of a base-image variable (passes/scope.py) becomes a ``"${NAME}"`` reference.
     """
-    if value and _SAFE.match(value) and not value.startswith("%"):
+    if _safe_word(value):  # most words: one regex call
         return value
     if DEFERRED_OPEN in value:
         return _quote_deferred(value)
-    parts = value.split("\n")
-    quoted = [_single(part) for part in parts]
-    return '"$d2s_nl"'.join(quoted) if len(parts) > 1 else quoted[0]
+    if "\n" in value:
+        return '"$d2s_nl"'.join(map(_single, value.split("\n")))
+    return _single(value)
 
 
 def _single(part: str) -> str:
@@ -36,7 +38,8 @@ def _single(part: str) -> str:
     # '"'"' rather than '\'': Apptainer's own shell reads %environment and keeps the backslash of \'.
     text = part.replace("'", "'\"'\"'")
     # '{''{' is the same two braces to the shell, but not a {{ placeholder to Apptainer.
-    text = _PLACEHOLDER.sub("{''", text)
+    if "{{" in text:  # rare: skip the regex otherwise
+        text = _PLACEHOLDER.sub("{''", text)
     return "'" + text + "'"
 
 
@@ -45,7 +48,7 @@ def _quote_deferred(value: str) -> str:
 
 
 def words(argv) -> str:
-    return " ".join(quote(a) for a in argv)
+    return " ".join(map(quote, argv))
 
 
 # Defines d2s_nl (a newline) for scripts whose quoted values may contain one.
