@@ -7,10 +7,12 @@ stages) and put in place at the COPY's turn. Every value is quoted by shell.quot
 """
 
 import json
+import os
 import re
 from typing import Dict, List, Optional
 
 from .conversion import Context
+from .errors import one_line
 from .ir import (
     Arg,
     Cmd,
@@ -34,6 +36,7 @@ from .ir import (
     Workdir,
 )
 from .shell import NEWLINE_DEFINITION, needs_newline, quote, words
+from .passes.plan_copies import copy_lines, mount_lines
 from .passes.scope import base_config, config_env, deferred_pieces, has_deferred, is_shell_name
 
 INDENT = "    "
@@ -162,7 +165,9 @@ class StageWriter:
         self.setup: List[str] = []
         self.files_from: Dict[str, List[str]] = {}
         self.post: List[str] = []
-        self.env_set = {k for k, _ in _base_env(ctx, stage)}  # ENV names set so far, as we translate
+        self.config = _config(ctx, stage)  # the base image's, looked up once per stage
+        self.base_env = list(config_env(self.config).items())
+        self.env_set = {k for k, _ in self.base_env}  # ENV names set so far, as we translate
         self.source_name = _base_name(ctx.path)  # for the comment above every instruction
 
     # -- header ---------------------------------------------------------------------------------
@@ -188,7 +193,7 @@ class StageWriter:
                 "if [ -f %s ] && sh -n %s 2>/dev/null; then . %s; fi" % (DOCKER_ENV, DOCKER_ENV, DOCKER_ENV),
             ]
         if runtime is not None and runtime.base_known:
-            base_env = [(k, v) for k, v in _base_env(self.ctx, self.stage)]
+            base_env = self.base_env
             if base_env:
                 lines.append("# The base image's ENV, exactly (Apptainer <= 1.4 mangles values with $, \\, \", `).")
                 lines += ["export %s=%s" % (k, quote(v)) for k, v in base_env if is_shell_name(k)]
@@ -198,18 +203,27 @@ class StageWriter:
                 "grep -E '^OCI_(ENTRYPOINT|CMD)=' /.singularity.d/runscript > %s 2>/dev/null || : > %s"
                 % (BASE_COMMAND, BASE_COMMAND),
             ]
-        if any(isinstance(i, Copy) and i.plan for i in self.stage.instructions):
+        # Which helpers the stage uses: one pass over its instructions rather than one per helper.
+        copies = as_user = mounts = False
+        for instruction in self.stage.instructions:
+            if isinstance(instruction, Run):
+                as_user = as_user or _non_root(instruction.user)
+                mounts = mounts or bool(instruction.mounts)
+            elif isinstance(instruction, Copy):
+                copies = copies or bool(instruction.plan)
+        if copies:
             lines.append(COPY_HELPER)
-        if any(isinstance(i, Run) and _non_root(i.user) for i in self.stage.instructions):
+        if as_user:
             lines.append(AS_USER_HELPER)
-        if any(isinstance(i, Run) and i.mounts for i in self.stage.instructions):
+        if mounts:
             lines.append(MOUNT_HELPER)
         return lines
 
     def render(self) -> str:
-        body = []
+        body = self.prologue()  # %post: each translation appended to it in turn
+        translate = self.translate
         for instruction in self.stage.instructions:
-            body.extend(self.translate(instruction))
+            translate(instruction, body)
         if self.final and self.stage.runtime is not None:
             workdir = self.stage.runtime.workdir
             if workdir and workdir != "/":
@@ -220,29 +234,28 @@ class StageWriter:
                 body += ["# Labels %labels cannot set (inherited keys, or text Apptainer would misread).",
                          LABEL_HELPER] + labels
         body.append("rm -rf %s" % STAGING)
-        post = self.prologue() + body
-        text = "\n".join(post)
-        if needs_newline(text):
-            post.insert(0, NEWLINE_DEFINITION)
         parts = ["\n".join(self.header()), ""]
         if self.setup:
             # %setup runs with the build's umask 002; Docker's folders are 755.
             parts.append(_section("setup", ["umask 022", 'R=%s' % ROOTFS] + self.setup))
         for stage_name, lines in self.files_from.items():
             parts.append(_section("files from %s" % stage_name, lines))
-        parts.append(_section("post", post))
+        parts.append(_section("post", body, define_newline=True))
         if self.final:
             parts.extend(self.runtime_sections())
         return "\n".join(parts)
 
     def comment(self, instruction: Instruction) -> str:
-        first = instruction.original.split("\n", 1)[0]
+        original = instruction.original
+        end = original.find("\n")  # the first line only, without splitting the rest
+        first = original if end < 0 else original[:end]
         if len(first) > 100:
             first = first[:97] + "..."
         return "# %s:%d %s" % (self.source_name, instruction.span.line, first)
 
-    def translate(self, instruction: Instruction) -> List[str]:
-        lines = [self.comment(instruction)]
+    def translate(self, instruction: Instruction, out: List[str]) -> None:
+        """Append the instruction's comment and translation to ``out`` (no list per instruction)."""
+        out.append(self.comment(instruction))
         kind = type(instruction)
         method = _HANDLERS.get(kind)
         if method is None:
@@ -250,8 +263,8 @@ class StageWriter:
         if not method:
             self.ctx.warn("D2S001", "%s is not translated" % instruction.keyword, instruction.span.line,
                           instruction.span.column)
-            return lines
-        return lines + method(self, instruction)
+            return
+        out.extend(method(self, instruction))
 
     def do_from(self, instruction) -> List[str]:
         return []
@@ -309,8 +322,6 @@ class StageWriter:
             program = "exec %s %s" % (words(instruction.shell), quote(command.text))
         before, after = [], []
         if instruction.mounts:
-            from .passes.plan_copies import mount_lines
-
             before, after = mount_lines(self, instruction)
         lines += before
         if _non_root(instruction.user):
@@ -320,8 +331,6 @@ class StageWriter:
         return lines + after
 
     def do_copy(self, instruction: Copy) -> List[str]:
-        from .passes.plan_copies import copy_lines
-
         return copy_lines(self, instruction)
 
     def do_label(self, instruction: Label) -> List[str]:
@@ -367,15 +376,12 @@ class StageWriter:
             if is_shell_name(key):
                 env_lines.append("export %s=%s" % (key, quote(value)))
         if env_lines:
-            if needs_newline("\n".join(env_lines)):
-                env_lines.insert(0, NEWLINE_DEFINITION)
-            sections.append(_section("environment", env_lines))
+            sections.append(_section("environment", env_lines, define_newline=True))
         script = self.runscript()
         if script is not None:
-            if needs_newline("\n".join(script)):
-                script.insert(0, NEWLINE_DEFINITION)
-            sections.append(_section("runscript", script))
-            sections.append(_section("startscript", script))
+            body = _body(script, define_newline=True)  # the same body under both headers
+            sections.append(_headed("%runscript", body))
+            sections.append(_headed("%startscript", body))
         plain = [(k, v) for k, v in runtime.labels if not self.label_needs_post(k, v)]
         if plain:
             sections.append(_section("labels", ["%s %s" % (k, v) for k, v in plain]))
@@ -383,7 +389,7 @@ class StageWriter:
 
     def label_needs_post(self, key: str, value: str) -> bool:
         """Labels %labels cannot carry: %post writes them into labels.json instead."""
-        base = (_config(self.ctx, self.stage) or {}).get("Labels") or {}
+        base = (self.config or {}).get("Labels") or {}
         return (
             key in base  # %labels cannot override an inherited label (without build --force)
             or not _PLAIN_LABEL_KEY.match(key)  # %..., #..., spaces: misread or dropped
@@ -451,17 +457,32 @@ _LONG_SECTION = 14000
 _PRINTF_BYTES = 4096
 
 
-def _section(name: str, lines: List[str]) -> str:
-    out = ["%" + name]
-    for line in lines:
-        if "\n" not in line:
-            out.append(INDENT + line if line else "")
-            continue
-        for piece in line.split("\n"):
-            out.append(INDENT + piece if piece else "")
-    if sum(map(len, out)) + len(out) > _LONG_SECTION:
-        return _cut_section(out)
-    return "\n".join(out) + "\n"
+def _section(name: str, lines: List[str], define_newline: bool = False) -> str:
+    """The section ``%name`` with these lines (a line may hold several), indented; ``define_newline``:
+    first define d2s_nl if the lines use it."""
+    return _headed("%" + name, _body(lines, define_newline))
+
+
+def _body(lines: List[str], define_newline: bool = False) -> str:
+    """A section's body: every line indented (an empty one left empty) and ending in a newline."""
+    if not lines:
+        return ""
+    text = "\n".join(lines)
+    if text and text[0] != "\n" and text[-1] != "\n" and "\n\n" not in text:
+        # No empty line (the usual case): indent every line with one replace.
+        text = INDENT + text.replace("\n", "\n" + INDENT) + "\n"
+    else:
+        text = "".join(INDENT + piece + "\n" if piece else "\n" for piece in text.split("\n"))
+    if define_newline and needs_newline(text):
+        text = INDENT + NEWLINE_DEFINITION + "\n" + text
+    return text
+
+
+def _headed(header: str, body: str) -> str:
+    text = header + "\n" + body
+    if len(text) > _LONG_SECTION:
+        return _cut_section(text[:-1].split("\n"))
+    return text
 
 
 def _cut_section(out: List[str]) -> str:
@@ -524,17 +545,9 @@ def _config(ctx: Context, stage: Stage):
     return base_config(stage.base.image, ctx)
 
 
-def _base_env(ctx: Context, stage: Stage):
-    return list(config_env(_config(ctx, stage)).items())
-
-
 def _non_root(user) -> bool:
     return bool(user) and user.split(":")[0] not in ("root", "0")
 
 
 def _base_name(path: str) -> str:
-    import os
-
-    from .errors import one_line
-
     return one_line(os.path.basename(path) or path)
