@@ -15,6 +15,7 @@ import posixpath
 import re
 from typing import List
 
+from .. import shell  # quote is read from it at call time: shell imports passes, so it may be half-loaded here
 from ..context import is_archive, resolve_sources
 from ..conversion import Context
 from ..ir import Copy, Dockerfile, Run, StagedSource
@@ -26,6 +27,7 @@ STAGING = "/.d2s"
 _URL = re.compile(r"^https?://", re.I)
 _GIT = re.compile(r"^(git@|git://|ssh://|https?://[^?#]*\.git([?#].*)?$)", re.I)
 _WILDCARD = re.compile(r"[*?\[]")
+_FILES_QUOTED = re.compile(r'[\s"]')  # a %files path with these is written in double quotes
 
 
 def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
@@ -318,8 +320,7 @@ def _kept_parents(path: str, pivot: str) -> str:
 
 def copy_lines(writer, copy: Copy) -> List[str]:
     """The %post lines of one COPY/ADD; staging lines go to the writer's %setup and %files from."""
-    from ..emit import _write_file
-    from ..shell import quote
+    quote = shell.quote  # (an import statement here cost every COPY about a microsecond)
 
     post = []
     chown = copy.flag("chown")
@@ -338,6 +339,8 @@ def copy_lines(writer, copy: Copy) -> List[str]:
         elif item.kind == "git":
             writer.setup.extend(_setup_git(item))
         elif item.kind == "heredoc":
+            from ..emit import _write_file
+
             post.extend(_write_file(item.staged, item.body, item.mode))
         if chown is not None and chown.value:
             post.append("chown -R %s %s" % (_owner(chown.value), staged))
@@ -363,7 +366,7 @@ def copy_lines(writer, copy: Copy) -> List[str]:
 
 def mount_lines(writer, run: Run):
     """(before, after) %post lines that make and undo a RUN's mounts; staging goes to %setup/%files."""
-    from ..shell import quote
+    quote = shell.quote
 
     before, after = [], []
     for mount in run.mounts:
@@ -387,7 +390,7 @@ def _owner(value: str) -> str:
 
     A user alone (name or id) gets the group with the same numeric id as the user (Docker's rule).
     """
-    from ..shell import quote
+    quote = shell.quote
 
     if ":" in value:
         return quote(value)
@@ -397,13 +400,13 @@ def _owner(value: str) -> str:
 
 
 def _files_word(path: str) -> str:
-    if re.search(r'[\s"]', path):
+    if _FILES_QUOTED.search(path):
         return '"%s"' % path
     return path
 
 
 def _setup_context(item: StagedSource) -> List[str]:
-    from ..shell import quote
+    quote = shell.quote
 
     target = '"$R"%s' % quote(item.staged)
     source = quote(item.source or ".")
@@ -431,7 +434,7 @@ def quote_parent(target: str) -> str:
 
 
 def _setup_download(item: StagedSource) -> List[str]:
-    from ..shell import quote
+    quote = shell.quote
 
     target = '"$R"%s' % quote(item.staged)
     if item.directory:  # a git checkout: its contents
@@ -440,7 +443,7 @@ def _setup_download(item: StagedSource) -> List[str]:
 
 
 def _setup_url(item: StagedSource) -> List[str]:
-    from ..shell import quote
+    quote = shell.quote
 
     target = '"$R"%s' % quote(item.staged)
     lines = [
@@ -457,7 +460,7 @@ def _setup_url(item: StagedSource) -> List[str]:
 
 
 def _setup_git(item: StagedSource) -> List[str]:
-    from ..shell import quote
+    quote = shell.quote
 
     from ..download import git_parts
 
