@@ -477,19 +477,23 @@ def _body(lines: List[str]) -> str:
     # memchr here.)
     if all(lines) and "\n" not in "".join(lines):
         return INDENT + _NEXT_LINE.join(lines) + "\n"
-    return "".join(_PRE_INDENTED.get(line) or _indented(line) for line in lines)
+    return "".join(map(_indented, lines))
 
 
 def _indented(text: str) -> str:
     """``text``'s lines indented, an empty one left empty, each ending in a newline."""
     if "\n" not in text:
         return INDENT + text + "\n" if text else "\n"
+    return _PRE_INDENTED.get(text) or _indent_lines(text)
+
+
+def _indent_lines(text: str) -> str:
     return "".join(INDENT + piece + "\n" if piece else "\n" for piece in text.split("\n"))
 
 
 _NEXT_LINE = "\n" + INDENT
 # The multi-line helpers %post holds in most stages, indented once when d2s loads.
-_PRE_INDENTED = {text: _indented(text) for text in (TMP_UNBIND, COPY_HELPER, AS_USER_HELPER, MOUNT_HELPER,
+_PRE_INDENTED = {text: _indent_lines(text) for text in (TMP_UNBIND, COPY_HELPER, AS_USER_HELPER, MOUNT_HELPER,
                                                     LABEL_HELPER, JSON_TEXT_HELPER)}
 
 
@@ -503,9 +507,21 @@ def _newline_defined(body: str) -> str:
 def _headed(header: str, body: str) -> str:
     """The section with this ``%...`` line and body, cut in pieces if over Apptainer's window."""
     text = header + "\n" + body
-    if len(text) > _LONG_SECTION:
+    if len(text) > _LONG_SECTION and _over_window(header, body):
         return _cut_section(text[:-1].split("\n"), text.isascii())
     return text
+
+
+def _over_window(header: str, body: str) -> bool:
+    """Whether the body's bytes are more than one piece of the section holds. When they are not,
+    section_cuts would cut nowhere: most sections past _LONG_SECTION characters are well under
+    Apptainer's 64 KiB, and need no walk over their lines."""
+    from .deffile import section_budget
+
+    if "\n" in header:  # (never from d2s: left to _cut_section, which reads it as lines)
+        return True
+    size = len(body) if body.isascii() else len(body.encode("utf-8", "surrogateescape"))
+    return size > section_budget(header)
 
 
 def _cut_section(out: List[str], ascii: bool = False) -> str:
