@@ -148,14 +148,16 @@ def emit(dockerfile: Dockerfile, ctx: Context) -> str:
     for image, name in dockerfile.image_stages:
         chunks.append("Bootstrap: docker\nFrom: %s\nStage: %s\n" % (image, name))
     final = dockerfile.stages[-1]
+    source_name = _base_name(ctx.path)  # for the comment above every instruction
     for stage in dockerfile.stages:
-        chunks.append(StageWriter(dockerfile, stage, names, ctx, final=stage is final, multi=multi).render())
+        chunks.append(StageWriter(dockerfile, stage, names, ctx, final=stage is final, multi=multi,
+                                  source_name=source_name).render())
     return "\n".join(chunks)
 
 
 class StageWriter:
     def __init__(self, dockerfile: Dockerfile, stage: Stage, names: Dict[int, str], ctx: Context,
-                 final: bool, multi: bool):
+                 final: bool, multi: bool, source_name: Optional[str] = None):
         self.dockerfile = dockerfile
         self.stage = stage
         self.names = names
@@ -168,7 +170,11 @@ class StageWriter:
         self.config = _config(ctx, stage)  # the base image's, looked up once per stage
         self.base_env = list(config_env(self.config).items())
         self.env_set = {k for k, _ in self.base_env}  # ENV names set so far, as we translate
-        self.source_name = _base_name(ctx.path)  # for the comment above every instruction
+        # for the comment above every instruction
+        self.source_name = _base_name(ctx.path) if source_name is None else source_name
+        # The last RUN's working directory and SHELL, quoted: most RUNs of a stage share them.
+        self._workdir, self._cd = "/", "cd /"
+        self._shell, self._shell_words = (), ""
 
     # -- header ---------------------------------------------------------------------------------
     def header(self) -> List[str]:
@@ -285,8 +291,8 @@ class StageWriter:
 
     def do_env(self, instruction: Env) -> List[str]:
         lines = []
-        self.env_set.update(p.key for p in instruction.pairs)
         for pair in instruction.pairs:
+            self.env_set.add(pair.key)
             if not is_shell_name(pair.key):
                 self.ctx.warn("D2S019", "ENV name %r is not a shell variable name; it is not set in %%post"
                               % pair.key, instruction.span.line, instruction.span.column)
@@ -310,7 +316,10 @@ class StageWriter:
         lines = []
         for path, content, mode in instruction.files:
             lines += _write_file(path, content, mode)
-        cd = "cd %s" % quote(instruction.workdir or "/")
+        workdir = instruction.workdir or "/"
+        if workdir != self._workdir:
+            self._workdir, self._cd = workdir, "cd %s" % quote(workdir)
+        cd = self._cd
         command = instruction.command
         if isinstance(command, ExecForm):
             if not command.argv:
@@ -319,18 +328,24 @@ class StageWriter:
         elif "\n" in command.text:
             script = "%s/run-%d" % (STAGING, instruction.span.line)
             lines += _write_file(script, command.text)
-            program = 'exec %s "$(cat %s)"' % (words(instruction.shell), script)
+            program = 'exec %s "$(cat %s)"' % (self.shell_words(instruction.shell), script)
         else:
-            program = "exec %s %s" % (words(instruction.shell), quote(command.text))
-        before, after = [], []
+            program = "exec %s %s" % (self.shell_words(instruction.shell), quote(command.text))
+        after = []
         if instruction.mounts:
             before, after = mount_lines(self, instruction)
-        lines += before
+            lines += before
         if _non_root(instruction.user):
             lines.append("( %s && d2s_as %s %s )" % (cd, quote(instruction.user), quote(program)))
         else:
             lines.append("( %s && %s )" % (cd, program))
-        return lines + after
+        return lines + after if after else lines
+
+    def shell_words(self, shell: List[str]) -> str:
+        """``words(shell)``, quoted again only when the SHELL differs from the last RUN's."""
+        if shell != self._shell:
+            self._shell, self._shell_words = shell, words(shell)
+        return self._shell_words
 
     def do_copy(self, instruction: Copy) -> List[str]:
         return copy_lines(self, instruction)
