@@ -172,6 +172,7 @@ class StageWriter:
         self.env_set = {k for k, _ in self.base_env}  # ENV names set so far, as we translate
         # for the comment above every instruction
         self.source_name = _base_name(ctx.path) if source_name is None else source_name
+        self.comment_start = "# %s:" % self.source_name
         # The last RUN's working directory and SHELL, quoted: most RUNs of a stage share them.
         self._workdir, self._cd = "/", "cd /"
         self._shell, self._shell_words = (), ""
@@ -254,12 +255,10 @@ class StageWriter:
         return "\n".join(parts)
 
     def comment(self, instruction: Instruction) -> str:
-        original = instruction.original
-        end = original.find("\n")  # the first line only, without splitting the rest
-        first = original if end < 0 else original[:end]
+        first = instruction.original.partition("\n")[0]
         if len(first) > 100:
             first = first[:97] + "..."
-        return "# %s:%d %s" % (self.source_name, instruction.span.line, first)
+        return "%s%d %s" % (self.comment_start, instruction.span.line, first)
 
     def translate(self, instruction: Instruction, out: List[str]) -> None:
         """Append the instruction's comment and translation to ``out`` (no list per instruction)."""
