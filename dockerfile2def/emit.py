@@ -54,6 +54,23 @@ TMP_UNBIND = r"""for d2s_tmp in /tmp /var/tmp; do
     done < /proc/self/mountinfo
 done"""
 
+# The fixed lines of %post's prologue (StageWriter.prologue), each block one item of its lines.
+POST_START = "\n".join([
+    "# Docker runs every RUN with umask 022 and the image's ENV; Apptainer's %post has umask 002.",
+    "umask 022",
+    "# Apptainer binds the host's /tmp and /var/tmp here; Docker's RUN and COPY use the image's own.",
+    TMP_UNBIND,
+])
+SOURCE_DOCKER_ENV = "\n".join([
+    "# The base image's Docker ENV (PATH and the rest), as docker build sees it.",
+    "if [ -f %s ] && sh -n %s 2>/dev/null; then . %s; fi" % (DOCKER_ENV, DOCKER_ENV, DOCKER_ENV),
+])
+SAVE_BASE_COMMAND = "\n".join([
+    "# The base image's ENTRYPOINT and CMD, which d2s could not read from its registry.",
+    "grep -E '^OCI_(ENTRYPOINT|CMD)=' /.singularity.d/runscript > %s 2>/dev/null || : > %s"
+    % (BASE_COMMAND, BASE_COMMAND),
+])
+
 # Shell helpers at the top of %post; their names say what they do, so the body reads like the Dockerfile.
 COPY_HELPER = r"""# d2s_copy STAGED DEST NAME [OWNER]: put one staged COPY source in place with Docker's rules:
 # a directory's contents merge into DEST (made, and given to OWNER, if new); a file becomes DEST,
@@ -188,28 +205,16 @@ class StageWriter:
     # -- %post ----------------------------------------------------------------------------------
     def prologue(self) -> List[str]:
         runtime = self.stage.runtime
-        lines = [
-            "# Docker runs every RUN with umask 022 and the image's ENV; Apptainer's %post has umask 002.",
-            "umask 022",
-            "# Apptainer binds the host's /tmp and /var/tmp here; Docker's RUN and COPY use the image's own.",
-            TMP_UNBIND,
-        ]
+        lines = [POST_START]
         if self.stage.base.image != "scratch":
-            lines += [
-                "# The base image's Docker ENV (PATH and the rest), as docker build sees it.",
-                "if [ -f %s ] && sh -n %s 2>/dev/null; then . %s; fi" % (DOCKER_ENV, DOCKER_ENV, DOCKER_ENV),
-            ]
+            lines.append(SOURCE_DOCKER_ENV)
         if runtime is not None and runtime.base_known:
             base_env = self.base_env
             if base_env:
                 lines.append("# The base image's ENV, exactly (Apptainer <= 1.4 mangles values with $, \\, \", `).")
                 lines += ["export %s=%s" % (k, quote(v)) for k, v in base_env if is_shell_name(k)]
         elif self.final and self.stage.base.image != "scratch" and runtime.entrypoint is None:
-            lines += [
-                "# The base image's ENTRYPOINT and CMD, which d2s could not read from its registry.",
-                "grep -E '^OCI_(ENTRYPOINT|CMD)=' /.singularity.d/runscript > %s 2>/dev/null || : > %s"
-                % (BASE_COMMAND, BASE_COMMAND),
-            ]
+            lines.append(SAVE_BASE_COMMAND)
         # Which helpers the stage uses: one pass over its instructions rather than one per helper.
         copies = as_user = mounts = False
         for instruction in self.stage.instructions:
@@ -506,9 +511,10 @@ def _indent_lines(text: str) -> str:
 
 
 _NEXT_LINE = "\n" + INDENT
-# The multi-line helpers %post holds in most stages, indented once when d2s loads.
-_PRE_INDENTED = {text: _indent_lines(text) for text in (TMP_UNBIND, COPY_HELPER, AS_USER_HELPER, MOUNT_HELPER,
-                                                    LABEL_HELPER, JSON_TEXT_HELPER)}
+# The multi-line blocks %post holds in most stages, indented once when d2s loads.
+_PRE_INDENTED = {text: _indent_lines(text) for text in (
+    POST_START, SOURCE_DOCKER_ENV, SAVE_BASE_COMMAND, COPY_HELPER, AS_USER_HELPER, MOUNT_HELPER, LABEL_HELPER,
+    JSON_TEXT_HELPER)}
 
 
 def _newline_defined(body: str) -> str:
