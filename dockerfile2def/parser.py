@@ -155,7 +155,7 @@ class _Source:
         self.count = len(lines)
         # Whether a line may pass BuildKit's limit (its UTF-8 is at most 4 bytes a character): only
         # then is each line's size measured as it is read.
-        self.long_lines = max(map(len, lines), default=0) * 4 > MAX_LINE
+        self.long_lines = len(text) * 4 > MAX_LINE and max(map(len, lines), default=0) * 4 > MAX_LINE
         # A "\r" (a line ending "\r\n") sends every line through the careful reading, which strips it.
         self.carriage_returns = "\r" in text
         self.index = 0  # next physical line to read (0-based)

@@ -16,8 +16,8 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def is_shell_name(name: str) -> bool:
-    """A name the shell can export and read (``[A-Za-z_][A-Za-z0-9_]*``)."""
-    return bool(_NAME.match(name))
+    """A name the shell can export and read (``[A-Za-z_][A-Za-z0-9_]*``: an ASCII identifier)."""
+    return name.isascii() and name.isidentifier()
 DEFERRED = re.compile(DEFERRED_OPEN + r"([A-Za-z_][A-Za-z0-9_]*)((?::?[-+]|##?|%%?)[^\0]*)?" + DEFERRED_CLOSE)
 
 
