@@ -971,7 +971,7 @@ class _ToIR:
 
     def unknown(self, children):
         keyword, flags, args, span, original = self._split(children)
-        name = str(keyword).upper()
+        name = keyword.rstrip(" \t\v\f\r").upper()  # the token takes the separator after it
         node = Instruction(name, span, flags, original=original)
         return self.problem(node, "unknown instruction: %s%s" % (name, _suggest(name, INSTRUCTIONS)),
                             keyword.start_pos)
