@@ -186,13 +186,17 @@ class Parser:
     tuples (what the tests compare with Lark's trees).
     """
 
-    def __init__(self, tables: dict, transformer=None, token_lines: bool = True):
+    def __init__(self, tables: dict, transformer=None, matches: bool = False):
         if tables.get("format") != FORMAT:
             raise ValueError("lalr tables of format %r, expected %r" % (tables.get("format"), FORMAT))
         self.transformer = transformer
-        # Whether tokens answer .line and .column (they keep the parsed text for it); a caller that
-        # reads only start_pos saves an attribute on every token.
-        self.token_lines = token_lines
+        # With matches, the tokens handed to the transformer are the lexer's re.Match objects
+        # (m[0] the text, m.start() the offset, m.lastgroup the terminal) instead of Tokens: making
+        # a Token (a str, then its attributes) was a fifth of the parse loop's time. It takes a
+        # grammar whose lexers never retype or skip what their regex matched.
+        self.matches = matches
+        if matches and any(unless or ignore for _, unless, ignore in tables["lexers"]):
+            raise ValueError("lalr tables: tokens as matches need lexers without retyping or ignored terminals")
         self.starts = tables["starts"]
         count = max(tables["actions"]) + 1
         self.actions: List[Optional[dict]] = [None] * count
@@ -251,7 +255,7 @@ class Parser:
         push_state, push_value = states.append, values.append
         pos, end = 0, len(text)
         new = str.__new__
-        lines = self.token_lines
+        matches = self.matches
         found = None
         try:
             while True:
@@ -274,10 +278,12 @@ class Parser:
                     token = None
                     pos = found.end()
                 else:
-                    token = new(Token, found.group())
-                    token.type = kind
-                    token.start_pos = pos
-                    if lines:
+                    if matches:
+                        token = found
+                    else:
+                        token = new(Token, found.group())
+                        token.type = kind
+                        token.start_pos = pos
                         token._text = text
                     pos = found.end()
                 # Shift it, after the reductions it completes. (An action missing from the table

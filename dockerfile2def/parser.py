@@ -420,7 +420,7 @@ def grammar_parser(escape: str = "\\"):
     if parser is None:
         from .lalr import Parser
 
-        parser = _PARSERS[escape] = Parser(grammar_tables(escape), _ToIR(escape), token_lines=False)
+        parser = _PARSERS[escape] = Parser(grammar_tables(escape), _ToIR(escape), matches=True)
     return parser
 
 
@@ -596,6 +596,9 @@ class _Problem(Exception):
 class _ToIR:
     """Builds the IR instruction of one logical line from its parse tree.
 
+    Its tokens are the lexer's regex matches (lalr.Parser(..., matches=True)): ``m[0]`` is the text,
+    ``m.start()`` the offset in the line and ``m.lastgroup`` the terminal.
+
     AST-level errors raise :class:`D2SError` at once; instruction-level errors are recorded in
     ``problems`` (by node id) and raised by :func:`parse` in file order. The trigger of an
     ONBUILD is parsed but not checked (BuildKit checks it in the downstream build).
@@ -637,18 +640,18 @@ class _ToIR:
     def flag(self, children):
         start = children[0]
         out = []
-        for token in children[1:]:
-            kind = token.type
+        for part in children[1:]:
+            kind = part.lastgroup
             if kind == "FLAG_PLAIN":
-                out.append(str(token))
+                out.append(part[0])
             elif kind == "FLAG_ESCAPED":
-                out.append(token[1:])
+                out.append(part[0][1:])
             else:
-                match = (self._double if kind == "FLAG_DOUBLE" else self._single).match(token)
+                match = (self._double if kind == "FLAG_DOUBLE" else self._single).match(part[0])
                 out.append(self._unescape.sub(r"\1", match.group(1)))
         word = "".join(out)
         name, has_value, value = word.partition("=")
-        line, column = self.at(start.start_pos)
+        line, column = self.at(start.start())
         return Flag(name, value if has_value else None, Span(line, column, line))
 
     def end_of_flags(self, children):
@@ -676,17 +679,18 @@ class _ToIR:
             i += 1
         args = children[i:]
         logical = self.logical
+        start = keyword.start()
         pieces = logical._pieces
         if pieces is not None and len(pieces) == 1:  # a one-line instruction: no lookup of the physical line
-            column = pieces[0][2] + self.lead + keyword.start_pos
+            column = pieces[0][2] + self.lead + start
         else:
-            line, column = logical.locate(self.lead + keyword.start_pos)
+            line, column = logical.locate(self.lead + start)
             if line != logical.line:
                 column = 1
-        if keyword.start_pos == 0 and self.lead == 0:
+        if start == 0 and self.lead == 0:
             original = logical.text
         else:
-            original = self.line_text[keyword.start_pos:]
+            original = self.line_text[start:]
         return keyword, flags, args, Span(logical.line, column, logical.end_line), original
 
     def _check_flags(self, node: Instruction, name: str) -> bool:
@@ -726,33 +730,34 @@ class _ToIR:
         """The exec form of a JSON array, else the shell form (parseMaybeJSON)."""
         if token is None:
             return None
-        if token[0] != "[" and token[0] not in GO_SPACE:  # not an array: the shell form
-            return ShellForm(str(token))
+        text = token[0]
+        if text[0] != "[" and text[0] not in GO_SPACE:  # not an array: the shell form
+            return ShellForm(text)
         try:
-            argv = _json_array(token)
+            argv = _json_array(text)
         except _NotStrings:
             raise self.fail("when using JSON array syntax, arrays must be comprised of strings only",
-                            token.start_pos)
-        return ExecForm(argv) if argv is not None else ShellForm(str(token))
+                            token.start())
+        return ExecForm(argv) if argv is not None else ShellForm(text)
 
     @staticmethod
     def _list_words(args) -> List[str]:
         """The words of the arguments' LIST token (none when there are no arguments)."""
-        return _LIST_SEPARATOR.split(args[0]) if args else []
+        return _LIST_SEPARATOR.split(args[0][0]) if args else []
 
     @staticmethod
     def _word_at(args, index: int) -> int:
         """The offset in the line of word ``index`` of the arguments' LIST token (for an error)."""
-        return args[0].start_pos + [m.start() for m in _LIST_WORD.finditer(args[0])][index]
+        return args[0].start() + [m.start() for m in _LIST_WORD.finditer(args[0][0])][index]
 
     def _list_form(self, args):
         """parseMaybeJSONToList: a JSON array, else the whitespace-separated words."""
-        if args and args[0].startswith("["):
+        if args and args[0][0].startswith("["):
             try:
-                argv = _json_array(self.line_text[args[0].start_pos:])
+                argv = _json_array(self.line_text[args[0].start():])
             except _NotStrings:
                 raise self.fail("when using JSON array syntax, arrays must be comprised of strings only",
-                                args[0].start_pos)
+                                args[0].start())
             if argv is not None:
                 return argv, True
         return self._list_words(args), False
@@ -772,7 +777,7 @@ class _ToIR:
                                    "symbols" % _go_quote(words[2]), self._word_at(args, 2))
             node.stage_name = name
         elif len(words) != 1:
-            self.problem(node, "FROM requires either one or three arguments", keyword.start_pos)
+            self.problem(node, "FROM requires either one or three arguments", keyword.start())
         if self._check_flags(node, "FROM"):
             platform = node.flag("platform")
             node.platform = platform.value if platform else None
@@ -780,11 +785,11 @@ class _ToIR:
 
     def _shell_dependent(self, cls, name, children):
         keyword, flags, args, span, original = self._split(children)
-        command = self._command(args[0] if args else None, keyword.start_pos)
+        command = self._command(args[0] if args else None, keyword.start())
         node = cls(name, span, flags, original=original,
                    command=command if command is not None else ShellForm(""))
         if (not flags or self._check_flags(node, name)) and command is None:
-            self.problem(node, "%s requires at least one argument" % name, keyword.start_pos)
+            self.problem(node, "%s requires at least one argument" % name, keyword.start())
         return node
 
     # One instruction family, one method: the partials spare each line a call.
@@ -795,13 +800,13 @@ class _ToIR:
     def shell(self, children):
         keyword, flags, args, span, original = self._split(children)
         node = Shell("SHELL", span, flags, original=original)
-        command = self._command(self._text_arg(args), keyword.start_pos)
+        command = self._command(self._text_arg(args), keyword.start())
         if not self._check_flags(node, "SHELL"):
             return node
         if command is None or (isinstance(command, ExecForm) and not command.argv):
-            self.problem(node, "SHELL requires at least one argument", keyword.start_pos)
+            self.problem(node, "SHELL requires at least one argument", keyword.start())
         elif isinstance(command, ShellForm):
-            self.problem(node, "SHELL requires the arguments to be in JSON form", args[0].start_pos)
+            self.problem(node, "SHELL requires the arguments to be in JSON form", args[0].start())
         else:
             node.argv = command.argv
         return node
@@ -813,25 +818,25 @@ class _ToIR:
             kind, tokens = args[0]
             if kind == "legacy":
                 if len(tokens) < 2:
-                    raise self.fail("%s must have two arguments" % name, tokens[0].start_pos)
-                node.pairs = [KeyValue(str(tokens[0]), str(tokens[1]))]
+                    raise self.fail("%s must have two arguments" % name, tokens[0].start())
+                node.pairs = [KeyValue(tokens[0][0], tokens[1][0])]
                 node.legacy = True
             else:
                 for word in tokens:
-                    key, has_value, value = word.partition("=")
+                    key, has_value, value = word[0].partition("=")
                     if not has_value:
                         raise self.fail("Syntax error - can't find = in %s. Must be of the form: name=value"
-                                        % _go_quote(str(word)), word.start_pos)
+                                        % _go_quote(word[0]), word.start())
                     node.pairs.append(KeyValue(key, value))
         if not self._check_flags(node, name):
             return node
         if not node.pairs:
-            return self.problem(node, "%s requires at least one argument" % name, keyword.start_pos)
+            return self.problem(node, "%s requires at least one argument" % name, keyword.start())
         if node.legacy:
             return node
         for word, pair in zip(args[0][1], node.pairs):
             if not pair.key:
-                return self.problem(node, "%s names can not be blank" % name, word.start_pos)
+                return self.problem(node, "%s names can not be blank" % name, word.start())
         return node
 
     env = partialmethod(_key_values, Env, "ENV")
@@ -841,15 +846,15 @@ class _ToIR:
         keyword, flags, words, span, original = self._split(children)
         node = Arg("ARG", span, flags, original=original)
         for word in words:
-            name, has_default, default = word.partition("=")
+            name, has_default, default = word[0].partition("=")
             node.declarations.append(ArgDeclaration(name, default if has_default else None))
         if not words:
-            return self.problem(node, "ARG requires at least one argument", keyword.start_pos)
+            return self.problem(node, "ARG requires at least one argument", keyword.start())
         if not self._check_flags(node, "ARG"):
             return node
         for word, declaration in zip(words, node.declarations):
             if not declaration.name:
-                return self.problem(node, "ARG names can not be blank", word.start_pos)
+                return self.problem(node, "ARG names can not be blank", word.start())
         return node
 
     def _copy(self, name, children):
@@ -860,11 +865,11 @@ class _ToIR:
             node.sources, node.destination = paths[:-1], paths[-1]
         if len(paths) < 2:
             return self.problem(node, "%s requires at least two arguments, but only one was provided. "
-                                      "Destination could not be determined" % name, keyword.start_pos)
+                                      "Destination could not be determined" % name, keyword.start())
         if not self._check_flags(node, name):
             return node
         if _is_heredoc_word(node.destination):
-            where = self._word_at(args, -1) if not node.json else args[0].start_pos
+            where = self._word_at(args, -1) if not node.json else args[0].start()
             return self.problem(node, "%s cannot accept a heredoc as a destination" % name, where)
         return node
 
@@ -876,21 +881,21 @@ class _ToIR:
         node = Volume("VOLUME", span, flags, original=original)
         node.paths, node.json = self._list_form(args)
         if not node.paths and not node.json:
-            return self.problem(node, "VOLUME requires at least one argument", keyword.start_pos)
+            return self.problem(node, "VOLUME requires at least one argument", keyword.start())
         if not node.paths:
-            return self.problem(node, "VOLUME requires at least one argument", args[0].start_pos)
+            return self.problem(node, "VOLUME requires at least one argument", args[0].start())
         if not self._check_flags(node, "VOLUME"):
             return node
         for path in node.paths:
             if not path.strip(GO_SPACE):
-                return self.problem(node, "VOLUME specified can not be an empty string", args[0].start_pos)
+                return self.problem(node, "VOLUME specified can not be an empty string", args[0].start())
         return node
 
     def expose(self, children):
         keyword, flags, args, span, original = self._split(children)
         node = Expose("EXPOSE", span, flags, original=original, ports=self._list_words(args))
         if not args:
-            return self.problem(node, "EXPOSE requires at least one argument", keyword.start_pos)
+            return self.problem(node, "EXPOSE requires at least one argument", keyword.start())
         self._check_flags(node, "EXPOSE")
         return node
 
@@ -898,9 +903,9 @@ class _ToIR:
         keyword, flags, args, span, original = self._split(children)
         node = cls(name, span, flags, original=original)
         token = self._text_arg(args)
-        setattr(node, field, str(token) if token is not None else "")
+        setattr(node, field, token[0] if token is not None else "")
         if token is None:
-            return self.problem(node, "%s requires exactly one argument" % name, keyword.start_pos)
+            return self.problem(node, "%s requires exactly one argument" % name, keyword.start())
         self._check_flags(node, name)
         return node
 
@@ -914,23 +919,23 @@ class _ToIR:
         node = Healthcheck("HEALTHCHECK", span, flags, original=original)
         if not args:
             node.kind = ""  # refused below; the IR keeps what was written
-            return self.problem(node, "HEALTHCHECK requires at least one argument", keyword.start_pos)
+            return self.problem(node, "HEALTHCHECK requires at least one argument", keyword.start())
         tokens = args[0][1]
         kind_token = tokens[0]
-        command = self._command(tokens[1], tokens[1].start_pos) if len(tokens) > 1 else None
-        kind = node.kind = kind_token.upper()
+        command = self._command(tokens[1], tokens[1].start()) if len(tokens) > 1 else None
+        kind = node.kind = kind_token[0].upper()
         node.command = command
         if kind == "NONE":
             if command is not None:
-                self.problem(node, "HEALTHCHECK NONE takes no arguments", tokens[1].start_pos)
+                self.problem(node, "HEALTHCHECK NONE takes no arguments", tokens[1].start())
             return node  # BuildKit does not look at the flags of HEALTHCHECK NONE
         if not self._check_flags(node, "HEALTHCHECK"):
             return node
         if kind != "CMD":
             return self.problem(node, "Unknown type %s in HEALTHCHECK (try CMD)" % _go_quote(kind),
-                                kind_token.start_pos)
+                                kind_token.start())
         if command is None or (isinstance(command, ExecForm) and not command.argv):
-            return self.problem(node, "Missing command after HEALTHCHECK CMD", kind_token.start_pos)
+            return self.problem(node, "Missing command after HEALTHCHECK CMD", kind_token.start())
         for flag in node.flags:
             if flag.name in _HEALTH_DURATIONS and flag.value:
                 try:
@@ -954,7 +959,7 @@ class _ToIR:
         keyword, flags, args, span, original = self._split(children)
         node = Onbuild("ONBUILD", span, flags, original=original)
         if not args:
-            return self.problem(node, "ONBUILD requires at least one argument", keyword.start_pos)
+            return self.problem(node, "ONBUILD requires at least one argument", keyword.start())
         trigger = args[0]
         trigger_pos = trigger.span
         if id(trigger) in self.problems:
@@ -971,10 +976,10 @@ class _ToIR:
 
     def unknown(self, children):
         keyword, flags, args, span, original = self._split(children)
-        name = keyword.rstrip(" \t\v\f\r").upper()  # the token takes the separator after it
+        name = keyword[0].rstrip(" \t\v\f\r").upper()  # the token takes the separator after it
         node = Instruction(name, span, flags, original=original)
         return self.problem(node, "unknown instruction: %s%s" % (name, _suggest(name, INSTRUCTIONS)),
-                            keyword.start_pos)
+                            keyword.start())
 
 
 # -- the file --------------------------------------------------------------------------------------

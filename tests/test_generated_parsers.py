@@ -10,6 +10,7 @@ own parser on the .lark file compiled afresh, and want the same tokens and rules
 import ast
 import marshal
 import os
+import re
 import subprocess
 import sys
 
@@ -108,6 +109,8 @@ def _shape(node):
         name, children = node.data, node.children
     elif isinstance(node, tuple):
         name, children = node
+    elif isinstance(node, re.Match):  # lalr.Parser(..., matches=True)
+        return (node.lastgroup, node[0], node.start())
     else:
         return (node.type, str(node), node.start_pos)
     return (str(name), tuple(_shape(child) for child in children))
@@ -129,9 +132,10 @@ def _lark(grammar, **options):
     return lark.Lark.open(str(REPO / "grammar" / grammar), parser="lalr", lexer="contextual", **options)
 
 
+@pytest.mark.parametrize("matches", [False, True], ids=["tokens", "matches"])
 @pytest.mark.parametrize("escape,grammar", [("\\", "dockerfile.lark"), ("`", "dockerfile_backtick.lark")])
-def test_tables_read_lines_as_lark_does(escape, grammar):
-    ours = lalr.Parser(d2s_parser.grammar_tables(escape))
+def test_tables_read_lines_as_lark_does(escape, grammar, matches):
+    ours = lalr.Parser(d2s_parser.grammar_tables(escape), matches=matches)
     theirs = _lark(grammar)
     lines = _lines(escape)
     assert len(lines) > (1000 if escape == "\\" else 10)
@@ -227,3 +231,11 @@ def test_tables_follow_lark_on_ignored_and_retyped_terminals(text):
     theirs = lark.Lark(_SMALL, parser="lalr", lexer="contextual")
     ours = lalr.Parser(lalr.compile_tables(theirs))
     _compare(ours, theirs, text, "start")
+
+
+def test_tokens_as_matches_need_plain_lexers():
+    # A match cannot carry a retyped terminal or skip ignored text: such tables are refused.
+    tables = lalr.compile_tables(lark.Lark(_SMALL, parser="lalr", lexer="contextual"))
+    with pytest.raises(ValueError, match="matches"):
+        lalr.Parser(tables, matches=True)
+    assert lalr.Parser(d2s_parser.grammar_tables("\\"), matches=True).matches
