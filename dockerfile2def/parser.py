@@ -1039,19 +1039,23 @@ def _read(text: str, path: str):
 
 def _read_locked(text: str, path: str):
     source = _Source(text, path)
-    parser = transformer = None
+    parser = transformer = parse_line = problems = None
     nodes: List[Tuple[Instruction, Optional[D2SError]]] = []
+    next_logical, add = source.next_logical, nodes.append  # this loop runs for every instruction
     while True:
-        logical = source.next_logical()
+        logical = next_logical()
         if logical is None:
             break
         escape = source.escape
         if transformer is None or transformer.escape != escape:
             parser = grammar_parser(escape)
+            parse_line = parser.parse
             transformer = parser.transformer
             transformer.path = path
-            transformer.problems.clear()
-        trimmed = logical.text.strip(GO_SPACE)
+            problems = transformer.problems
+            problems.clear()
+        line_text = logical.text
+        trimmed = line_text.strip(GO_SPACE)
         if not trimmed:
             # A line of nothing but continuations: BuildKit keeps an instruction with no name.
             line, column = logical.locate(0)
@@ -1061,8 +1065,8 @@ def _read_locked(text: str, path: str):
             continue
         transformer.logical = logical
         transformer.line_text = trimmed
-        transformer.lead = 0 if logical.text[0] == trimmed[0] else len(logical.text) - len(logical.text.lstrip(GO_SPACE))
-        node = parser.parse(trimmed)
+        transformer.lead = 0 if line_text[0] == trimmed[0] else len(line_text) - len(line_text.lstrip(GO_SPACE))
+        node = parse_line(trimmed)
         target = _heredoc_target(node) if "<<" in trimmed else None
         if target is not None:
             try:
@@ -1079,11 +1083,11 @@ def _read_locked(text: str, path: str):
                 node.span = Span(node.span.line, node.span.column, logical.end_line)
                 if target is not node:
                     target.span = Span(target.span.line, target.span.column, logical.end_line)
-        if transformer.problems:
-            nodes.append((node, transformer.problems.pop(id(node), (None, None))[1]))
-            transformer.problems.clear()
+        if problems:
+            add((node, problems.pop(id(node), (None, None))[1]))
+            problems.clear()
         else:
-            nodes.append((node, None))
+            add((node, None))
     if not nodes:
         raise D2SError("file with no instructions", max(source.count, 1), 1, path)
     return nodes, source
