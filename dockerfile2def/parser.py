@@ -102,14 +102,13 @@ class LogicalLine:
     line the text was joined from.
     """
 
-    __slots__ = ("text", "line", "end_line", "heredocs", "_pieces", "_source", "_head")
+    __slots__ = ("text", "line", "end_line", "_pieces", "_source", "_head")
 
     def __init__(self, text: str, line: int, end_line: int, pieces: Optional[List[Tuple[int, int, int]]],
                  source: Optional["_Source"] = None, head: Tuple[int, int] = (0, 1)):
         self.text = text
         self.line = line
         self.end_line = end_line
-        self.heredocs: List[Heredoc] = []
         # None: a continued line read in one match (_Source.next_logical). Its source works the
         # pieces out when a position past the first piece is asked for, which most lines never need;
         # head is (length, column) of that first piece.
