@@ -1003,6 +1003,8 @@ def _check_text(text: str, path: str) -> None:
         before = text[:nul]
         raise D2SError("input contains a NUL byte (binary file?)", before.count("\n") + 1,
                        nul - (before.rfind("\n") + 1) + 1, path)
+    if text.isascii():  # known to the str object: no copy of the text made to check it
+        return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
