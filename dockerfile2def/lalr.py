@@ -206,8 +206,8 @@ class Parser:
         self._lexer_of_state = [0] * count
         for state, index in tables["lexer_of_state"].items():
             self._lexer_of_state[state] = index
-        # Per state, filled on first use: the compiled regex when the lexer is one plain regex (the
-        # fast path), else its _Lexer.
+        # Per state, filled on first use: the match method of its regex when the lexer is one plain
+        # regex (the fast path), else its _Lexer.
         self.scanners: list = [None] * count
         self.rules = [self._reducer(row, transformer) for row in tables["rules"]]
         # The reductions by a start rule that stands for its one child (`?start: a | b`): on the
@@ -243,7 +243,7 @@ class Parser:
     def _scanner(self, state: int):
         lexer = self._lexers[self._lexer_of_state[state]].compile()
         plain = len(lexer.regexes) == 1 and not lexer.unless and not lexer.ignore
-        scanner = self.scanners[state] = lexer.regexes[0] if plain else lexer
+        scanner = self.scanners[state] = lexer.regexes[0].match if plain else lexer
         return scanner
 
     def parse(self, text: str, start: str = "start"):
@@ -266,7 +266,7 @@ class Parser:
                         kind, found = scanner.next(text, pos)
                         pos = end if kind is None else found.start()  # past the ignored text
                     else:
-                        found = scanner.match(text, pos)
+                        found = scanner(text, pos)
                         if found is None:
                             raise ParseError("no terminal matches %r here" % text[pos:pos + 20], pos)
                         kind = found.lastgroup
