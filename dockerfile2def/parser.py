@@ -392,6 +392,8 @@ class _HeredocWordError(Exception):
 
 def _is_heredoc_word(word: str) -> bool:
     """BuildKit's MustParseHeredoc: does this argument name a heredoc?"""
+    if "<<" not in word:  # most words: no regex needed
+        return False
     match = _HEREDOC_WORD.match(word)
     if not match or not match.group(3):
         return False
@@ -670,13 +672,16 @@ class _ToIR:
         # children: the keyword, its flags, the `--` marker if any, then the arguments (grammar's _tail)
         keyword = children[0]
         count = len(children)
-        i = 1
-        while i < count and children[i].__class__ is Flag:
-            i += 1
-        flags = children[1:i]
-        if i < count and children[i] is _END_OF_FLAGS:
-            i += 1
-        args = children[i:]
+        if count == 1 or (children[1].__class__ is not Flag and children[1] is not _END_OF_FLAGS):
+            flags, args = [], children[1:]  # most lines: no flags
+        else:
+            i = 1
+            while i < count and children[i].__class__ is Flag:
+                i += 1
+            flags = children[1:i]
+            if i < count and children[i] is _END_OF_FLAGS:
+                i += 1
+            args = children[i:]
         logical = self.logical
         start = keyword.start()
         pieces = logical._pieces
@@ -777,7 +782,7 @@ class _ToIR:
             node.stage_name = name
         elif len(words) != 1:
             self.problem(node, "FROM requires either one or three arguments", keyword.start())
-        if self._check_flags(node, "FROM"):
+        if flags and self._check_flags(node, "FROM"):
             platform = node.flag("platform")
             node.platform = platform.value if platform else None
         return node
