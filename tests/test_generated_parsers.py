@@ -239,3 +239,33 @@ def test_tokens_as_matches_need_plain_lexers():
     with pytest.raises(ValueError, match="matches"):
         lalr.Parser(tables, matches=True)
     assert lalr.Parser(d2s_parser.grammar_tables("\\"), matches=True).matches
+
+
+# The quote-aware terminals, written one character at a time: BuildKit's reading, and what the grammar
+# said before its loops were unrolled (the engine stepped through a long quoted value char by char).
+_GO_BLANK = r"\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_PER_CHARACTER = {
+    "WORD": r'(?:[^%s"\'{e}]|{e}[\s\S]|"(?:[^"{e}]|{e}[\s\S])*"?|\'[^\']*\'?)+' % _GO_BLANK,
+    "FLAG_DOUBLE": r'"(?:[^"{e}]|{e}[\s\S])*"?',
+    "FLAG_SINGLE": r"'(?:[^'{e}]|{e}[\s\S])*'?",
+}
+_PAIRS: list = []
+
+
+def _terminal_pairs():
+    """(grammar, terminal, its regex, the per-character reference), made once."""
+    if not _PAIRS:
+        for escape, grammar in (("\\", "dockerfile.lark"), ("`", "dockerfile_backtick.lark")):
+            terminals = {t.name: t for t in _lark(grammar).terminals}
+            for name, reference in _PER_CHARACTER.items():
+                _PAIRS.append((grammar, name, re.compile(terminals[name].pattern.to_regexp()),
+                               re.compile(reference.format(e=re.escape(escape)))))
+    return _PAIRS
+
+
+@settings(max_examples=int(os.environ.get("D2S_FUZZ_EXAMPLES", "400")), deadline=None)
+@given(text=st.text(alphabet=list("ab=\"'\\` \t\n\u3000\x85"), max_size=24), pos=st.integers(0, 3))
+def test_quoted_terminals_match_as_their_per_character_definitions(text, pos):
+    for grammar, name, ours, theirs in _terminal_pairs():
+        found, expected = ours.match(text, pos), theirs.match(text, pos)
+        assert (found and found.span()) == (expected and expected.span()), (grammar, name, text, pos)
