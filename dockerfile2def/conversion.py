@@ -1,6 +1,7 @@
 """The conversion pipeline: parse -> passes -> emit, and its public result type."""
 
 import gc
+from operator import attrgetter
 from typing import Callable, Dict, List, Mapping, Optional
 
 from .errors import D2SError, Diagnostic
@@ -137,8 +138,8 @@ def _pipeline() -> tuple:
     return _PIPELINE
 
 
-def _order(d: Diagnostic):
-    return (d.line, d.column, d.code)
+# Diagnostics in file order: by line, column and code (a C key function: no Python call per diagnostic).
+_order = attrgetter("line", "column", "code")
 
 
 def decode_source(raw: bytes, path: str) -> str:
