@@ -45,12 +45,12 @@ class Diagnostic(Frozen):
 
     def __init__(self, code: str, message: str, line: int, column: int = 1, severity: str = "warning",
                  path: Optional[str] = None):
-        object.__setattr__(self, "code", code)
-        object.__setattr__(self, "message", message)
-        object.__setattr__(self, "line", line)
-        object.__setattr__(self, "column", column)
-        object.__setattr__(self, "severity", severity)  # "warning" or "error"
-        object.__setattr__(self, "path", path)
+        _set_code(self, code)
+        _set_message(self, message)
+        _set_line(self, line)
+        _set_column(self, column)
+        _set_severity(self, severity)  # "warning" or "error"
+        _set_path(self, path)
 
     def format(self, path: Optional[str] = None) -> str:
         where = path or self.path or "Dockerfile"
@@ -65,3 +65,10 @@ class Diagnostic(Frozen):
             "code": self.code,
             "message": self.message,
         }
+
+
+# The slots' own setters: they go past Frozen.__setattr__, which refuses every change, and cost less
+# than object.__setattr__ (as ir.Span's; a conversion makes a Diagnostic per warning).
+_set_code, _set_message, _set_line = Diagnostic.code.__set__, Diagnostic.message.__set__, Diagnostic.line.__set__
+_set_column, _set_severity, _set_path = (Diagnostic.column.__set__, Diagnostic.severity.__set__,
+                                         Diagnostic.path.__set__)
