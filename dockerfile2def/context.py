@@ -59,6 +59,7 @@ __all__ = [
     "SourceNotFoundError",
     "ResolvedSource",
     "resolve_sources",
+    "open_context",
     "clean_source",
     "resolve_in_context",
     "is_archive",
@@ -126,7 +127,13 @@ class _Context:
 
     def __init__(self, context_dir: str, ignore: Optional[IgnoreMatcher]):
         self.root = os.path.realpath(context_dir)
-        if not os.path.isdir(self.root):
+        # lstat, not isdir: the root has no symlink left in it, and every resolve() starts from this
+        # stat instead of asking the file system again.
+        try:
+            self.root_stat = os.lstat(self.root)
+        except (OSError, ValueError):
+            self.root_stat = None
+        if self.root_stat is None or not stat.S_ISDIR(self.root_stat.st_mode):
             raise ContextError("the build context %s is not a folder" % context_dir)
         self.ignore = ignore if ignore else None
         self._below = {}  # folder -> whether something under it survives .dockerignore
@@ -177,7 +184,7 @@ class _Context:
         parts = deque(p for p in rel.split("/") if p not in ("", "."))
         done = []  # type: List[str]
         links = 0
-        st = os.lstat(self.root)
+        st = self.root_stat
         while parts:
             part = parts.popleft()
             if part == "..":
@@ -271,6 +278,20 @@ class _Context:
         entries, complete = self.walk(real, exclude, exclude_prefix, exclude_parent)
         return ResolvedSource(real, True, None if complete else entries, name, source)
 
+    def resolve_sources(self, sources: Iterable[str], excludes: Sequence[str] = (),
+                        parents: bool = False) -> List[ResolvedSource]:
+        """:func:`resolve_sources` in this context."""
+        exclude = IgnoreMatcher(list(excludes)) if excludes else None
+        if exclude is not None and not exclude:
+            exclude = None
+        found = []  # type: List[ResolvedSource]
+        for source in sources:
+            if parents:
+                found.extend(_resolve_parents(self, source, exclude))
+            else:
+                found.extend(_resolve_one(self, source, exclude))
+        return found
+
 
 def resolve_in_context(context_dir: str, relative: str, ignore: Optional[IgnoreMatcher] = None) -> str:
     """The real context-relative path of ``relative``, links followed inside the context.
@@ -293,17 +314,14 @@ def resolve_sources(context_dir: str, sources: Iterable[str], ignore: Optional[I
     source without wildcards that is not there, :class:`ContextError` for other refusals and
     :class:`~dockerfile2def.patterns.PatternError` for a malformed ``--exclude``.
     """
-    ctx = _Context(context_dir, ignore)
-    exclude = IgnoreMatcher(list(excludes)) if excludes else None
-    if exclude is not None and not exclude:
-        exclude = None
-    found = []  # type: List[ResolvedSource]
-    for source in sources:
-        if parents:
-            found.extend(_resolve_parents(ctx, source, exclude))
-        else:
-            found.extend(_resolve_one(ctx, source, exclude))
-    return found
+    return _Context(context_dir, ignore).resolve_sources(sources, excludes, parents)
+
+
+def open_context(context_dir: str, ignore: Optional[IgnoreMatcher] = None) -> "_Context":
+    """The build context seen through ``ignore``, for several :func:`resolve_sources` calls
+    (``.resolve_sources(sources, excludes, parents)``) with the root looked up once. Raises
+    :class:`ContextError` when ``context_dir`` is not a folder."""
+    return _Context(context_dir, ignore)
 
 
 def _resolve_one(ctx: _Context, source: str, exclude) -> List[ResolvedSource]:

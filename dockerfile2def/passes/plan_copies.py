@@ -16,7 +16,7 @@ import re
 from typing import List
 
 from .. import shell  # quote is read from it at call time: shell imports passes, so it may be half-loaded here
-from ..context import is_archive, resolve_sources
+from ..context import is_archive, open_context
 from ..conversion import Context
 from ..ir import Copy, Dockerfile, Run, StagedSource
 from ..errors import D2SError
@@ -31,9 +31,14 @@ _FILES_QUOTED = re.compile(r'[\s"]')  # a %files path with these is written in d
 
 
 def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
-    if ctx.context_dir is not None and (_downloads(dockerfile, ctx) or os.path.isdir(_downloads_folder(ctx))):
+    # Without a fetcher and outputs of its own, d2s puts nothing in the context while converting, so
+    # whether its downloads folder is there can wait until a source is looked for in the context
+    # (most conversions look for none: they would stat it for nothing). Otherwise, as always: now.
+    later = ctx.downloader is None and ctx.cloner is None and not ctx.own_outputs
+    if not later and ctx.context_dir is not None and (_downloads(dockerfile, ctx)
+                                                      or os.path.isdir(_downloads_folder(ctx))):
         ctx.own_outputs.append(_downloads_folder(ctx))  # d2s's, not the project's: never in the image
-    ignore = _ignore_matcher(ctx)
+    local = _LocalSources(ctx, later)
     stage_names = {}
     from ..emit import stage_names as names_of
 
@@ -42,9 +47,9 @@ def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
     for stage in dockerfile.stages:
         for instruction in stage.instructions:
             if isinstance(instruction, Copy):
-                instruction.plan = _plan(dockerfile, instruction, ctx, ignore, stage_names, image_stages)
+                instruction.plan = _plan(dockerfile, instruction, ctx, local, stage_names, image_stages)
             elif isinstance(instruction, Run) and instruction.mounts:  # most RUNs mount nothing
-                _plan_mounts(dockerfile, instruction, ctx, ignore, stage_names, image_stages)
+                _plan_mounts(dockerfile, instruction, ctx, local, stage_names, image_stages)
     dockerfile.image_stages = sorted(image_stages.items(), key=lambda kv: kv[1])
     return dockerfile
 
@@ -62,18 +67,52 @@ def _downloads(dockerfile: Dockerfile, ctx: Context) -> bool:
         for stage in dockerfile.stages for i in stage.instructions)
 
 
-def _ignore_matcher(ctx: Context):
-    """.dockerignore's rules, plus d2s's own outputs inside the context (never part of the image)."""
+class _LocalSources:
+    """The build context as the sources of one conversion see it: through .dockerignore (read now:
+    a bad pattern is an error even with no source to look for), with d2s's own outputs left out.
+
+    The context's root is looked up once per conversion, at the first source that needs it, not per
+    source; so is the downloads folder when ``later`` (see plan_copies).
+    """
+
+    def __init__(self, ctx: Context, later: bool):
+        self.ctx = ctx
+        self.later = later and bool(ctx.context_dir)
+        self.rules = _ignore_rules(ctx)
+        self.matcher = None if self.later else _ignore_matcher(ctx, self.rules)
+        self.opened = None  # context.open_context's view, once a source needs it
+
+    def resolve(self, source: str, excludes=(), parents: bool = False):
+        """context.resolve_sources for one source (the same errors)."""
+        if self.later:
+            self.later = False
+            if os.path.isdir(_downloads_folder(self.ctx)):
+                self.ctx.own_outputs.append(_downloads_folder(self.ctx))
+            self.matcher = _ignore_matcher(self.ctx, self.rules)
+        if self.opened is None:
+            self.opened = open_context(self.ctx.context_dir, self.matcher)
+        return self.opened.resolve_sources([source], excludes, parents)
+
+
+def _ignore_rules(ctx: Context) -> list:
+    """.dockerignore's rules."""
     if not ctx.context_dir:
-        return None
-    rules = []
+        return []
     path = find_ignore_file(ctx.context_dir, ctx.path)
     if path:
         with open(path, encoding="utf-8", errors="replace") as handle:
             try:
-                rules = list(IgnoreMatcher(read_ignore_file(handle.read())).rules)
+                return list(IgnoreMatcher(read_ignore_file(handle.read())).rules)
             except PatternError as err:
                 raise D2SError("invalid .dockerignore pattern: %s" % err, getattr(err, "line", None) or 1, 1, path)
+    return []
+
+
+def _ignore_matcher(ctx: Context, rules: list):
+    """.dockerignore's rules, plus d2s's own outputs inside the context (never part of the image)."""
+    if not ctx.context_dir:
+        return None
+    rules = list(rules)
     root = os.path.realpath(ctx.context_dir) if ctx.own_outputs else None
     for output in ctx.own_outputs:
         relative = os.path.relpath(os.path.realpath(output), root)
@@ -82,7 +121,8 @@ def _ignore_matcher(ctx: Context):
     return IgnoreMatcher(rules) if rules else None
 
 
-def _plan(dockerfile, copy: Copy, ctx: Context, ignore, stage_names, image_stages) -> List[StagedSource]:
+def _plan(dockerfile, copy: Copy, ctx: Context, local: "_LocalSources", stage_names,
+          image_stages) -> List[StagedSource]:
     line = copy.span.line
     base = "%s/%d" % (STAGING, line)
     plan = []
@@ -113,7 +153,7 @@ def _plan(dockerfile, copy: Copy, ctx: Context, ignore, stage_names, image_stage
                 raise ctx.error("source can't be %s for COPY" % kind, line, copy.span.column)
             plan.append(_remote(copy, source, staged, ctx))
             continue
-        plan.extend(_context_sources(copy, source, staged, ctx, ignore, add))
+        plan.extend(_context_sources(copy, source, staged, ctx, local, add))
     return plan
 
 
@@ -133,7 +173,7 @@ def _as_if_unset(source: str, copy: Copy, ctx: Context) -> str:
     return DEFERRED.sub(unset, source)
 
 
-def _plan_mounts(dockerfile, run: Run, ctx: Context, ignore, stage_names, image_stages) -> None:
+def _plan_mounts(dockerfile, run: Run, ctx: Context, local: "_LocalSources", stage_names, image_stages) -> None:
     """Bind mounts are staged like COPY sources: from the context, or from a stage or image."""
     for n, mount in enumerate(run.mounts):
         if mount.kind != "bind":
@@ -155,7 +195,7 @@ def _plan_mounts(dockerfile, run: Run, ctx: Context, ignore, stage_names, image_
             mount.source = StagedSource("context", clean, staged, posixpath.basename(clean) or ".")
             continue
         try:
-            found = resolve_sources(ctx.context_dir, [source], ignore)
+            found = local.resolve(source)
         except (OSError, ValueError) as err:
             raise ctx.error("RUN --mount: %s" % err, run.span.line, run.span.column)
         if len(found) != 1:
@@ -244,7 +284,8 @@ def _fetch_now(fetch, copy: Copy, source: str, ctx: Context, *args):
         return None, "d2s could not fetch it (%s)" % err
 
 
-def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore, add) -> List[StagedSource]:
+def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, local: "_LocalSources",
+                     add) -> List[StagedSource]:
     if not ctx.context_dir:
         raise ctx.error("%s needs a build context to read %s from" % (copy.keyword, source), copy.span.line,
                         copy.span.column)
@@ -257,7 +298,7 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, ignore,
     excludes = copy.flag_values("exclude")
     parents = copy.flag("parents") is not None and (copy.flag("parents").value or "true").lower() == "true"
     try:
-        found = resolve_sources(ctx.context_dir, [source], ignore, excludes=excludes, parents=parents)
+        found = local.resolve(source, excludes=excludes, parents=parents)
     except (OSError, ValueError) as err:
         raise ctx.error("%s: %s" % (copy.keyword, err), copy.span.line, copy.span.column)
     if not found:
