@@ -22,6 +22,7 @@ from ..ir import Copy, Dockerfile, Run, StagedSource
 from ..errors import D2SError
 from ..patterns import IgnoreMatcher, PatternError, find_ignore_file, read_ignore_file
 from .scope import DEFERRED, has_deferred, show_deferred
+from .select_stages import stage_finder
 
 STAGING = "/.d2s"
 _URL = re.compile(r"^https?://", re.I)
@@ -39,19 +40,51 @@ def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                                                       or os.path.isdir(_downloads_folder(ctx))):
         ctx.own_outputs.append(_downloads_folder(ctx))  # d2s's, not the project's: never in the image
     local = _LocalSources(ctx, later)
-    stage_names = {}
-    from ..emit import stage_names as names_of
-
-    stage_names = names_of(dockerfile)
-    image_stages = {}
+    stages = _StageRefs(dockerfile)
     for stage in dockerfile.stages:
         for instruction in stage.instructions:
             if isinstance(instruction, Copy):
-                instruction.plan = _plan(dockerfile, instruction, ctx, local, stage_names, image_stages)
+                instruction.plan = _plan(instruction, ctx, local, stages)
             elif isinstance(instruction, Run) and instruction.mounts:  # most RUNs mount nothing
-                _plan_mounts(dockerfile, instruction, ctx, local, stage_names, image_stages)
-    dockerfile.image_stages = sorted(image_stages.items(), key=lambda kv: kv[1])
+                _plan_mounts(instruction, ctx, local, stages)
+    dockerfile.image_stages = sorted(stages.images.items(), key=lambda kv: kv[1])
     return dockerfile
+
+
+class _StageRefs:
+    """What ``--from`` names in one conversion: a stage (by its Apptainer name) or an image (copied
+    through a stage of its own, ``images``: reference -> stage name). The tables are made at the
+    first reference: most conversions have none."""
+
+    def __init__(self, dockerfile: Dockerfile):
+        self.dockerfile = dockerfile
+        self.named = None  # select_stages.stage_finder's look-up
+        self.names = None  # emit.stage_names's
+        self.images = {}
+
+    def stage_name(self, ref: str) -> str:
+        if self.named is None:
+            self.named = stage_finder(self.dockerfile)
+            self.names = _stage_names()(self.dockerfile)
+        stage = self.named(ref)
+        if stage is not None:
+            return self.names[stage.index]
+        # Any other name is an image: copy from a stage that is only that image.
+        name = self.images.get(ref)
+        if name is None:
+            name = self.images[ref] = "d2s-image-%d" % len(self.images)
+        return name
+
+
+def _stage_names():
+    """emit.stage_names, imported at first use (emit imports this module) and then kept."""
+    global _STAGE_NAMES
+    if _STAGE_NAMES is None:
+        from ..emit import stage_names as _STAGE_NAMES
+    return _STAGE_NAMES
+
+
+_STAGE_NAMES = None
 
 
 def _downloads_folder(ctx: Context) -> str:
@@ -121,8 +154,7 @@ def _ignore_matcher(ctx: Context, rules: list):
     return IgnoreMatcher(rules) if rules else None
 
 
-def _plan(dockerfile, copy: Copy, ctx: Context, local: "_LocalSources", stage_names,
-          image_stages) -> List[StagedSource]:
+def _plan(copy: Copy, ctx: Context, local: "_LocalSources", stages: _StageRefs) -> List[StagedSource]:
     line = copy.span.line
     base = "%s/%d" % (STAGING, line)
     plan = []
@@ -145,7 +177,7 @@ def _plan(dockerfile, copy: Copy, ctx: Context, local: "_LocalSources", stage_na
             continue
         source = _as_if_unset(source, copy, ctx)
         if source_flag is not None and source_flag.value:
-            plan.append(_from_stage(dockerfile, source_flag.value, source, staged, stage_names, image_stages))
+            plan.append(_from_stage(stages, source_flag.value, source, staged))
             continue
         if _URL.match(source) or _GIT.match(source):
             if not add:
@@ -173,7 +205,7 @@ def _as_if_unset(source: str, copy: Copy, ctx: Context) -> str:
     return DEFERRED.sub(unset, source)
 
 
-def _plan_mounts(dockerfile, run: Run, ctx: Context, local: "_LocalSources", stage_names, image_stages) -> None:
+def _plan_mounts(run: Run, ctx: Context, local: "_LocalSources", stages: _StageRefs) -> None:
     """Bind mounts are staged like COPY sources: from the context, or from a stage or image."""
     for n, mount in enumerate(run.mounts):
         if mount.kind != "bind":
@@ -182,7 +214,7 @@ def _plan_mounts(dockerfile, run: Run, ctx: Context, local: "_LocalSources", sta
         staged = "%s/%d/mount-%d" % (STAGING, run.span.line, n)
         origin = mount.options.get("from")
         if origin:
-            mount.source = _from_stage(dockerfile, origin, source, staged, stage_names, image_stages)
+            mount.source = _from_stage(stages, origin, source, staged)
             continue
         if not ctx.context_dir:
             raise ctx.error("RUN --mount needs a build context to read %s from" % source, run.span.line,
@@ -217,16 +249,8 @@ def _heredoc_for(source: str, heredocs):
     return None
 
 
-def _from_stage(dockerfile, ref, source, staged, stage_names, image_stages) -> StagedSource:
-    stage = dockerfile.stage_named(ref)
-    if stage is not None:
-        name = stage_names[stage.index]
-    else:
-        # Any other name is an image: copy from a stage that is only that image.
-        name = image_stages.get(ref)
-        if name is None:
-            name = "d2s-image-%d" % len(image_stages)
-            image_stages[ref] = name
+def _from_stage(stages: _StageRefs, ref, source, staged) -> StagedSource:
+    name = stages.stage_name(ref)
     path = "/" + source.lstrip("/")
     wildcard = bool(_WILDCARD.search(path))
     return StagedSource(

@@ -14,9 +14,10 @@ from ..conversion import Context
 from ..ir import Copy, Dockerfile, From, Instruction, Run, Stage
 
 
-def _stage_finder(dockerfile: Dockerfile) -> Callable[[str], Optional[Stage]]:
-    """``dockerfile.stage_named`` with its tables made once: this pass looks every reference up
-    several times, and stage_named walks the stages (and their ``name`` property) each time."""
+def stage_finder(dockerfile: Dockerfile) -> Callable[[str], Optional[Stage]]:
+    """``dockerfile.stage_named`` with its tables made once: this pass (and plan_copies) looks every
+    reference up several times, and stage_named walks the stages (and their ``name`` property) each
+    time."""
     by_name, by_index = {}, {}
     for stage in reversed(dockerfile.stages):  # the first stage of a name or index wins, as there
         if stage.name is not None:
@@ -110,7 +111,7 @@ def _flatten(named, stage: Stage, done: dict, shared: set) -> Stage:
 
 def select_stages(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
     stages = dockerfile.stages
-    named = _stage_finder(dockerfile)
+    named = stage_finder(dockerfile)
     if ctx.target:
         target = named(ctx.target)
         if target is None or not ctx.target.lower() == (target.name or ""):
