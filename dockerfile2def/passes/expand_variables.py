@@ -44,25 +44,32 @@ def expand_variables(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
 def _expand_stage(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> None:
     config = base_config(stage.base.image, ctx)
     scope = Scope(config)
-    for name in PROXY_ARGS:
-        if name in ctx.build_args:
-            scope.args[name] = ctx.build_args[name]
+    if ctx.build_args:  # most conversions have none
+        for name in PROXY_ARGS:
+            if name in ctx.build_args:
+                scope.args[name] = ctx.build_args[name]
+    escape = dockerfile.escape
+    instruction = None
+
+    def word(raw):
+        # Made once per stage: ``instruction`` is the loop's below, where errors are placed. ``scope``
+        # is read in place: ARG and ENV changes apply after the instruction.
+        if "$" not in raw and "'" not in raw and '"' not in raw and escape not in raw:
+            return raw  # nothing to expand (most words): what process_word would return, two calls sooner
+        return expand_word(raw, scope, dockerfile, instruction, ctx)
+
     for instruction in stage.instructions:
         expand = _EXPANDERS.get(instruction.__class__)
-        if expand is None:
-            continue  # CMD, ENTRYPOINT, SHELL, ... : left to the shell, the scope unchanged
-
-        def word(raw):
-            # ``scope`` is read in place: ARG and ENV changes apply after the instruction
-            return expand_word(raw, scope, dockerfile, instruction, ctx)
-
+        if expand is None or (expand is _run and not instruction.flags):
+            continue  # CMD, ENTRYPOINT, SHELL, a RUN without --mount... : left to the shell, the scope unchanged
         expand(instruction, word, scope, dockerfile, ctx)
         if scope.approximated:
             ctx.warn("D2S025", "%s: only the base image sets %s, and d2s could not read its config: a "
                      "substitution with no POSIX shell form is made as if unset" % (instruction.keyword, ", ".join(scope.approximated)),
                      instruction.span.line, instruction.span.column)
             scope.approximated.clear()
-        scope.end_instruction()
+        if scope.pending:  # only ARG and ENV change the scope
+            scope.end_instruction()
 
 
 # One function per kind of instruction the builder expands, each given the instruction, ``word``
