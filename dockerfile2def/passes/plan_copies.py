@@ -21,7 +21,7 @@ from ..conversion import Context
 from ..ir import Copy, Dockerfile, Run, StagedSource
 from ..errors import D2SError
 from ..patterns import IgnoreMatcher, PatternError, find_ignore_file, read_ignore_file
-from .scope import DEFERRED, has_deferred, show_deferred
+from .scope import DEFERRED, DEFERRED_OPEN, has_deferred, show_deferred
 from .select_stages import stage_finder
 
 STAGING = "/.d2s"
@@ -43,9 +43,10 @@ def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
     stages = _StageRefs(dockerfile)
     for stage in dockerfile.stages:
         for instruction in stage.instructions:
-            if isinstance(instruction, Copy):
+            kind = instruction.__class__  # the IR's instruction classes have no subclasses
+            if kind is Copy:
                 instruction.plan = _plan(instruction, ctx, local, stages)
-            elif isinstance(instruction, Run) and instruction.mounts:  # most RUNs mount nothing
+            elif kind is Run and instruction.mounts:  # most RUNs mount nothing
                 _plan_mounts(instruction, ctx, local, stages)
     dockerfile.image_stages = sorted(stages.images.items(), key=lambda kv: kv[1])
     return dockerfile
@@ -159,7 +160,7 @@ def _plan(copy: Copy, ctx: Context, local: "_LocalSources", stages: _StageRefs) 
     base = "%s/%d" % (STAGING, line)
     plan = []
     add = copy.keyword == "ADD"
-    heredocs = {h.name: h for h in copy.heredocs}
+    heredocs = {h.name: h for h in copy.heredocs} if copy.heredocs else None  # most COPYs have none
     source_flag = copy.flag("from")
     sources = copy.sources
     if len(sources) > 1:
@@ -169,13 +170,14 @@ def _plan(copy: Copy, ctx: Context, local: "_LocalSources", stages: _StageRefs) 
                 % copy.keyword, line, copy.span.column)
     for n, source in enumerate(sources):
         staged = "%s/%d" % (base, n)
-        heredoc = _heredoc_for(source, heredocs)
+        heredoc = _heredoc_for(source, heredocs) if heredocs else None
         if heredoc is not None:
             body = "".join(line.lstrip("\t") for line in heredoc.body.splitlines(True)) if heredoc.chomp \
                 else heredoc.body
             plan.append(StagedSource("heredoc", heredoc.name, staged, heredoc.name, body=body, mode="0644"))
             continue
-        source = _as_if_unset(source, copy, ctx)
+        if DEFERRED_OPEN in source:  # rare: tested here, not in a call per source
+            source = _as_if_unset(source, copy, ctx)
         if source_flag is not None and source_flag.value:
             plan.append(_from_stage(stages, source_flag.value, source, staged))
             continue
