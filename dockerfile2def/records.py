@@ -55,6 +55,12 @@ class Record:
         return new
 
 
+def deep_copy(value):
+    """copy.deepcopy(value) for a list or record of the IR, without copy.deepcopy's dispatch at the top
+    and the keep-alive list it adds to the memo (the originals belong to the caller)."""
+    return _deep_copy(value, {})
+
+
 def _deep_copy(value, memo):
     """copy.deepcopy(value, memo) for a value that is not in _SHARED. As there, an object met twice
     is copied once (``memo``); the originals need no keeping alive, they belong to the record being

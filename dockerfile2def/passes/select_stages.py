@@ -7,11 +7,11 @@ earlier stage replays that stage's instructions on the same base image (the resu
 file system; the parent's RUNs run again).
 """
 
-import copy
 from typing import Callable, List, Optional, Tuple
 
 from ..conversion import Context
 from ..ir import Copy, Dockerfile, From, Instruction, Run, Stage
+from ..records import deep_copy
 
 
 def stage_finder(dockerfile: Dockerfile) -> Callable[[str], Optional[Stage]]:
@@ -68,9 +68,8 @@ def _references(stage: Stage) -> List[Tuple[Instruction, str]]:
     return found
 
 
-def _dependencies(named, stage: Stage, references, ctx: Context) -> List[Stage]:
+def _dependencies(named, stage: Stage, parent: Optional[Stage], references, ctx: Context) -> List[Stage]:
     needed = []
-    parent = _stage_ref(named, stage.base.image, stage.index)
     if parent is not None:
         needed.append(parent)
     for instruction, ref in references:
@@ -87,15 +86,16 @@ def _dependencies(named, stage: Stage, references, ctx: Context) -> List[Stage]:
     return needed
 
 
-def _flatten(named, stage: Stage, done: dict, shared: set) -> Stage:
+def _flatten(parents: dict, stage: Stage, done: dict, shared: set) -> Stage:
     if stage.index in done:
         return done[stage.index]
-    parent = _stage_ref(named, stage.base.image, stage.index)
+    parent = parents[stage.index]
     if parent is not None:
-        parent = _flatten(named, parent, done, shared)
+        parent = _flatten(parents, parent, done, shared)
         # The passes rewrite nodes in place, so a replayed stage gets copies of its parent's nodes --
         # unless the parent is emitted nowhere else: then they move (deepcopy was a tenth of convert).
-        replayed = copy.deepcopy(parent.instructions) if parent.index in shared else parent.instructions
+        # records.deep_copy is copy.deepcopy without its dispatch and keep-alive list for the top list.
+        replayed = deep_copy(parent.instructions) if parent.index in shared else parent.instructions
         # The stage's own FROM line on its parent's image: a new node, cheaper than a deep copy of the
         # parent's FROM with most of its fields then overwritten
         own, inherited = stage.base, parent.base
@@ -121,6 +121,7 @@ def select_stages(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         target = stages[-1]
     needed = {}
     references = {}  # stage index -> its references, read once for both uses below
+    parents = {}  # stage index -> the stage it is built FROM (or None), looked up once for the three uses
     pending = [target]
     while pending:
         stage = pending.pop()
@@ -128,7 +129,8 @@ def select_stages(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
             continue
         needed[stage.index] = stage
         references[stage.index] = _references(stage)
-        pending.extend(_dependencies(named, stage, references[stage.index], ctx))
+        parents[stage.index] = parent = _stage_ref(named, stage.base.image, stage.index)
+        pending.extend(_dependencies(named, stage, parent, references[stage.index], ctx))
     # A stage that is only some other stage's base is replayed into it: no need to emit it.
     referenced = set()
     for index in needed:
@@ -139,14 +141,13 @@ def select_stages(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
     emitted = {i for i in needed if i == target.index or i in referenced}
     # Stages whose nodes must stay their own when replayed: emitted ones, and bases of several stages.
     children = {}
-    for stage in needed.values():
-        parent = _stage_ref(named, stage.base.image, stage.index)
+    for parent in parents.values():
         if parent is not None:
             children[parent.index] = children.get(parent.index, 0) + 1
     shared = emitted | {i for i, count in children.items() if count > 1}
     done = {}
     for index in sorted(needed):
-        _flatten(named, needed[index], done, shared)
+        _flatten(parents, needed[index], done, shared)
     dockerfile.stages = [
         done[i] for i in sorted(needed) if i in emitted
     ]
