@@ -32,39 +32,41 @@ def record_metadata(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
             ctx.warn("D2S009", "FROM --platform=%s: build on a %s machine or pass --arch to apptainer build"
                      % (stage.base.platform, stage.base.platform), stage.base.span.line, stage.base.span.column)
         for instruction in stage.instructions:
-            if instruction.__class__ not in _RECORDED:
+            kind = instruction.__class__
+            if kind not in _RECORDED:
                 continue  # ENV, COPY, ARG, ...: nothing to record
-            line, column = instruction.span.line, instruction.span.column
-            if isinstance(instruction, Run):  # the most common: tested first
-                if not warned_user and _non_root(instruction.user) and ":" in instruction.user:
+            if kind is Run:  # the most common: tested first, and most have no USER to look at
+                if not warned_user and instruction.user and _non_root(instruction.user) and ":" in instruction.user:
                     warned_user = True
                     ctx.warn("D2S018", "RUN after USER %s runs as %s through su, with that user's groups, not group %s"
                              % (instruction.user, instruction.user.split(":")[0], instruction.user.split(":", 1)[1]),
-                             line, column)
-            elif isinstance(instruction, Expose):
+                             instruction.span.line, instruction.span.column)
+                continue
+            line, column = instruction.span.line, instruction.span.column
+            if kind is Expose:
                 labels["org.d2s.expose"] = " ".join(instruction.ports)
                 ctx.warn("D2S004", "EXPOSE %s: Apptainer shares the host network; ports are not published"
                          % " ".join(instruction.ports), line, column)
-            elif isinstance(instruction, Volume):
+            elif kind is Volume:
                 labels["org.d2s.volume"] = " ".join(instruction.paths)
                 ctx.warn("D2S005", "VOLUME %s: no volume is created; bind a host folder with --bind"
                          % " ".join(instruction.paths), line, column)
-            elif isinstance(instruction, Healthcheck):
+            elif kind is Healthcheck:
                 labels["org.d2s.healthcheck"] = (
                     "NONE" if instruction.kind == "NONE" else _command_text(instruction.command))
                 ctx.warn("D2S006", "HEALTHCHECK is recorded as a label; Apptainer does not run health checks",
                          line, column)
-            elif isinstance(instruction, StopSignal):
+            elif kind is StopSignal:
                 labels["org.d2s.stopsignal"] = instruction.signal
                 ctx.warn("D2S007", "STOPSIGNAL %s: use 'apptainer instance stop --signal %s'"
                          % (instruction.signal, instruction.signal), line, column)
-            elif isinstance(instruction, Onbuild):
+            elif kind is Onbuild:
                 trigger = instruction.original.split(None, 1)[1] if " " in instruction.original else ""
                 previous = labels.get("org.d2s.onbuild")
                 labels["org.d2s.onbuild"] = trigger if not previous else previous + "\n" + trigger
                 ctx.warn("D2S008", "ONBUILD is recorded as a label; images built from this one do not run it",
                          line, column)
-            elif isinstance(instruction, Shell):
+            elif kind is Shell:
                 program = (instruction.argv[0] if instruction.argv else "").rsplit("/", 1)[-1]
                 if program not in POSIX_SHELLS:
                     ctx.warn("D2S022", "SHELL %s is not a POSIX shell; RUN lines are passed to it as in Docker"

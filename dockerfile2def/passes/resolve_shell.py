@@ -16,7 +16,7 @@ def resolve_shell(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         config = base_config(stage.base.image, ctx) or {}
         shell = list(config.get("Shell") or DEFAULT_SHELL)
         for instruction in stage.instructions:
-            if isinstance(instruction, Shell):
+            if instruction.__class__ is Shell:  # the IR's instruction classes have no subclasses
                 shell = list(instruction.argv)
             # One list for the instructions a SHELL governs, not a copy each: later passes and
             # the emitter only read it.

@@ -45,12 +45,13 @@ def resolve_workdir(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         workdir = normalize(config.get("WorkingDir") or "/")
         user = config.get("User") or None
         for instruction in stage.instructions:
-            if isinstance(instruction, Copy):  # the most common of the three: tested first
+            kind = instruction.__class__  # the IR's instruction classes have no subclasses
+            if kind is Copy:  # the most common of the three: tested first
                 instruction.destination = resolve_against(workdir, instruction.destination)
-            elif isinstance(instruction, Workdir):
+            elif kind is Workdir:
                 workdir = resolve_against(workdir, instruction.path).rstrip("/") or "/"
                 instruction.path = workdir
-            elif isinstance(instruction, User):
+            elif kind is User:
                 user = instruction.user or None
             instruction.workdir = workdir
             instruction.user = user

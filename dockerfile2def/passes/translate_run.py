@@ -18,7 +18,7 @@ _SINGLE_HEREDOC = re.compile(r"^\s*\d*<<-?\s*(\S+)\s*$")
 def translate_run(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
     for stage in dockerfile.stages:
         for instruction in stage.instructions:
-            if isinstance(instruction, Run):
+            if instruction.__class__ is Run:  # the IR's instruction classes have no subclasses
                 _heredocs(instruction)
                 if instruction.flags:  # --mount, --network, --security: most RUNs have no flag
                     _mounts(instruction, ctx)
