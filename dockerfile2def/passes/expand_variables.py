@@ -133,10 +133,13 @@ def _volume(instruction: Volume, word, scope: Scope, dockerfile: Dockerfile, ctx
 
 
 def _copy(instruction: Copy, word, scope: Scope, dockerfile: Dockerfile, ctx: Context) -> None:
-    heredoc_names = {h.name for h in instruction.heredocs}
-    instruction.sources = [
-        s if _is_heredoc_word(s, heredoc_names) else word(s) for s in instruction.sources
-    ]
+    if instruction.heredocs:
+        heredoc_names = {h.name for h in instruction.heredocs}
+        instruction.sources = [
+            s if _is_heredoc_word(s, heredoc_names) else word(s) for s in instruction.sources
+        ]
+    else:  # most COPYs: _is_heredoc_word without names, inline
+        instruction.sources = [s if s.startswith("<<") else word(s) for s in instruction.sources]
     instruction.destination = word(instruction.destination)
     for flag in instruction.flags:
         if flag.name in ("chown", "chmod", "checksum", "exclude") and flag.value is not None:

@@ -15,8 +15,11 @@ def _fail(err: ExpansionError, word: str, instruction: Instruction, ctx: Context
 
 def expand_word(word: str, env: Mapping[str, str], dockerfile: Dockerfile, instruction: Instruction,
                 ctx: Context) -> str:
+    escape = dockerfile.escape
+    if "$" not in word and "'" not in word and '"' not in word and escape not in word:
+        return word  # nothing to expand (most words): what process_word would return, a call sooner
     try:
-        return process_word(word, env, dockerfile.escape)
+        return process_word(word, env, escape)
     except ExpansionError as err:
         raise _fail(err, word, instruction, ctx)
 

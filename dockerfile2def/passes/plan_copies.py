@@ -120,8 +120,9 @@ class _LocalSources:
         """context.resolve_sources for one source (the same errors)."""
         if self.later:
             self.later = False
-            if os.path.isdir(_downloads_folder(self.ctx)):
-                self.ctx.own_outputs.append(_downloads_folder(self.ctx))
+            folder = _downloads_folder(self.ctx)
+            if lexists(folder) and os.path.isdir(folder):  # most often not there: lexists is cheaper
+                self.ctx.own_outputs.append(folder)
             self.matcher = _ignore_matcher(self.ctx, self.rules)
         if self.opened is None:
             self.opened = open_context(self.ctx.context_dir, self.matcher)

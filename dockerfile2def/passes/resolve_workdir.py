@@ -14,6 +14,8 @@ from .scope import DEFERRED_OPEN, base_config
 
 
 def normalize(path: str) -> str:
+    if path == "/":  # every stage's start when the base image's WorkingDir is unknown
+        return path
     if path.startswith(DEFERRED_OPEN):
         return posixpath.normpath(path)
     path = posixpath.normpath("/" + path.lstrip("/"))
@@ -31,8 +33,8 @@ def resolve_against(workdir: str, path: str) -> str:
 
     A trailing slash (or a final ``.``) means a directory and is kept as a trailing slash.
     """
-    directory = path.endswith("/") or path in (".", "..") or path.endswith("/.") or path.endswith("/..")
-    joined = path if is_absolute(path) else posixpath.join(workdir, path)
+    directory = path.endswith(("/", "/.", "/..")) or path == "." or path == ".."
+    joined = path if path.startswith(("/", DEFERRED_OPEN)) else posixpath.join(workdir, path)  # is_absolute
     resolved = normalize(joined)
     if directory and resolved != "/":
         resolved += "/"
