@@ -54,27 +54,28 @@ def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         segment = None
         replayed = bool(stage.ancestry)
         for instruction in stage.instructions:
-            if instruction.__class__ not in _RUNTIME_KINDS:
+            kind = instruction.__class__
+            if kind not in _RUNTIME_KINDS:
                 continue  # RUN, COPY, ...: the image config does not record them
             if replayed:
                 # Instructions replayed from parent stages: "the same stage" is the one they came from.
                 here = _segment(stage, instruction.span.line)
                 if here != segment:
                     segment, cmd_set_here = here, False
-            if isinstance(instruction, Entrypoint):
+            if kind is Env:  # the commonest of the five: tested first
+                for pair in instruction.pairs:
+                    env.pop(pair.key, None)
+                    env[pair.key] = pair.value
+            elif kind is Entrypoint:
                 command = instruction.command
                 empty = isinstance(command, ExecForm) and not command.argv
                 runtime.entrypoint = None if empty else frozen(command, instruction.shell)
                 if not cmd_set_here:
                     runtime.cmd = None
-            elif isinstance(instruction, Cmd):
+            elif kind is Cmd:
                 runtime.cmd = frozen(instruction.command, instruction.shell)
                 cmd_set_here = True
-            elif isinstance(instruction, Env):
-                for pair in instruction.pairs:
-                    env.pop(pair.key, None)
-                    env[pair.key] = pair.value
-            elif isinstance(instruction, Label):
+            elif kind is Label:
                 for pair in instruction.pairs:
                     key = _label_key(pair.key, instruction, ctx)
                     if "\n" in pair.value:
@@ -82,7 +83,7 @@ def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                                  % key, instruction.span.line, instruction.span.column)
                     labels.pop(key, None)
                     labels[key] = pair.value
-            elif isinstance(instruction, Maintainer):
+            elif kind is Maintainer:
                 labels["org.opencontainers.image.authors"] = instruction.name
         if stage.instructions:  # WORKDIR and USER in effect after the last one (resolve_workdir set them)
             last = stage.instructions[-1]
@@ -97,7 +98,7 @@ def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
 
 
 def _label_key(key: str, instruction, ctx: Context) -> str:
-    if not key.split() or key.split() != [key]:
+    if key.split() != [key]:  # empty, or blanks in it
         fixed = "_".join(key.split()) or "_"
         ctx.warn("D2S019", "label key %r has spaces, which Apptainer labels cannot; written as %r" % (key, fixed),
                  instruction.span.line, instruction.span.column)
