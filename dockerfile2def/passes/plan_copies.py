@@ -256,11 +256,12 @@ def _from_stage(stages: _StageRefs, ref, source, staged) -> StagedSource:
     name = stages.stage_name(ref)
     path = "/" + source.lstrip("/")
     wildcard = bool(_WILDCARD.search(path))
+    trimmed = path.rstrip("/")
     return StagedSource(
         "stage",
-        path.rstrip("/") or "/",
+        trimmed or "/",
         staged + ("/" if wildcard else ""),
-        posixpath.basename(path.rstrip("/")) or "root",
+        trimmed.rpartition("/")[2] or "root",  # posixpath.basename, without its three calls
         stage=name,
         wildcard=wildcard,
         directory=wildcard,
@@ -321,7 +322,7 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, local: 
         # Docker fails the build here; the file may yet be made before the image is built.
         ctx.warn("D2S023", "%s source %s is not in the build context %s; the build fails unless it is there then"
                  % (copy.keyword, source, ctx.context_dir), copy.span.line, copy.span.column)
-        return [StagedSource("context", clean, staged, posixpath.basename(clean) or ".")]
+        return [StagedSource("context", clean, staged, clean.rpartition("/")[2] or ".")]  # basename
     excludes = copy.flag_values("exclude")
     parents = copy.flag("parents") is not None and (copy.flag("parents").value or "true").lower() == "true"
     try:
