@@ -19,7 +19,8 @@ def translate_run(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
     for stage in dockerfile.stages:
         for instruction in stage.instructions:
             if instruction.__class__ is Run:  # the IR's instruction classes have no subclasses
-                _heredocs(instruction)
+                if instruction.heredocs:  # most RUNs have none: no call
+                    _heredocs(instruction)
                 if instruction.flags:  # --mount, --network, --security: most RUNs have no flag
                     _mounts(instruction, ctx)
                     _network(instruction, ctx)
