@@ -24,7 +24,7 @@ value, never by backtracking.
 """
 
 import re
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 __all__ = [
     "ExpansionError",

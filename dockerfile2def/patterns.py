@@ -31,7 +31,7 @@ their negations) and the control escapes ``\\a \\f \\t \\n \\r \\v``; other ones
 import os
 import posixpath
 import re
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 __all__ = [
     "PatternError",

@@ -121,7 +121,7 @@ class _LocalSources:
         if self.later:
             self.later = False
             folder = _downloads_folder(self.ctx)
-            if lexists(folder) and os.path.isdir(folder):  # most often not there: lexists is cheaper
+            if os.path.isdir(folder):
                 self.ctx.own_outputs.append(folder)
             self.matcher = _ignore_matcher(self.ctx, self.rules)
         if self.opened is None:
