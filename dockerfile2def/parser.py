@@ -104,17 +104,17 @@ class LogicalLine:
 
     __slots__ = ("text", "line", "end_line", "_pieces", "_source", "_head")
 
-    def __init__(self, text: str, line: int, end_line: int, pieces: Optional[List[Tuple[int, int, int]]],
-                 source: Optional["_Source"] = None, head: Tuple[int, int] = (0, 1)):
+    def __init__(self, text: str, line: int, end_line: int, head: Tuple[int, int],
+                 pieces: Optional[List[Tuple[int, int, int]]], source: Optional["_Source"] = None):
         self.text = text
         self.line = line
         self.end_line = end_line
-        # None: a continued line read in one match (_Source.next_logical). Its source works the
-        # pieces out when a position past the first piece is asked for, which most lines never need;
-        # head is (length, column) of that first piece.
+        # (length, column) of the first piece: a position in it is answered at once.
+        self._head = head
+        # None: read by _Source.next_logical's quick way, which does not note the pieces. Its source
+        # works them out when a position past the first piece is asked for (an error, mostly).
         self._pieces = pieces
         self._source = source
-        self._head = head
 
     @property
     def pieces(self) -> List[Tuple[int, int, int]]:
@@ -124,11 +124,9 @@ class LogicalLine:
 
     def locate(self, offset: int) -> Tuple[int, int]:
         """The physical (line, column) of a character of the logical text."""
-        pieces = self._pieces
-        if pieces is None:
-            if offset < self._head[0]:
-                return self.line, self._head[1] + offset
-            pieces = self.pieces
+        if offset < self._head[0]:
+            return self.line, self._head[1] + offset
+        pieces = self.pieces
         found = pieces[0]
         if len(pieces) == 1:  # one physical line, as most instructions are
             return found[1], found[2] + offset
@@ -215,7 +213,7 @@ class _Source:
             end = token.rstrip(" \t")
             if end[-1:] != escape or end[-2:-1] == escape:
                 self.index = index
-                return LogicalLine(token, number, number, [(0, number, 1 + len(body) - len(token))])
+                return LogicalLine(token, number, number, (len(token), 1 + len(body) - len(token)), None, self)
             # Continued: its pieces are joined without noting where each came from (LogicalLine
             # works that out only if a position past the first piece is asked for).
             head = (len(end) - 1, 1 + len(body) - len(token))
@@ -231,7 +229,7 @@ class _Source:
                 continued = end[-1:] == escape and end[-2:-1] != escape
                 parts.append(end[:-1] if continued else body)
             self.index = index
-            return LogicalLine("".join(parts), number, index, None, self, head)
+            return LogicalLine("".join(parts), number, index, head, None, self)
         self.index = index
         return None
 
@@ -258,7 +256,8 @@ class _Source:
             piece, continued = self._continued(token)
             if not continued and not piece:
                 continue  # a blank line
-            pieces = [(0, number, 1 + len(body) - len(token))]
+            head = (len(piece), 1 + len(body) - len(token))
+            pieces = [(0, number, head[1])]
             parts = [piece]
             length = len(piece)
             while continued and self.index < self.count:
@@ -271,7 +270,7 @@ class _Source:
                 pieces.append((length, self.index, 1))
                 parts.append(piece)
                 length += len(piece)
-            return LogicalLine("".join(parts), number, self.index, pieces)
+            return LogicalLine("".join(parts), number, self.index, head, pieces)
         return None
 
     def heredoc_body(self, name: str, chomp: bool, logical: LogicalLine, column: int) -> Tuple[str, int]:
@@ -684,11 +683,12 @@ class _ToIR:
             args = children[i:]
         logical = self.logical
         start = keyword.start()
-        pieces = logical._pieces
-        if pieces is not None and len(pieces) == 1:  # a one-line instruction: no lookup of the physical line
-            column = pieces[0][2] + self.lead + start
+        offset = self.lead + start
+        head = logical._head
+        if offset < head[0]:  # the keyword is on the first line, as it nearly always is
+            column = head[1] + offset
         else:
-            line, column = logical.locate(self.lead + start)
+            line, column = logical.locate(offset)
             if line != logical.line:
                 column = 1
         if start == 0 and self.lead == 0:
