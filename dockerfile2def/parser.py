@@ -511,9 +511,12 @@ def _json_array(text: str) -> Optional[List[str]]:
 
 def _fix_surrogates(text: str) -> str:
     """Go replaces a lone UTF-16 surrogate escape (``\\ud800``) with U+FFFD."""
-    if any("\ud800" <= c <= "\udfff" for c in text):
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
-    return text
+    if text.isascii():  # most strings: known to the str object, no look at each character
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 _DURATION_UNITS = {"ns": 1, "us": 1000, "\u00b5s": 1000, "\u03bcs": 1000, "ms": 1000000, "s": 10 ** 9,
