@@ -111,6 +111,8 @@ def _flatten(parents: dict, stage: Stage, done: dict, shared: set) -> Stage:
 
 def select_stages(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
     stages = dockerfile.stages
+    if len(stages) == 1 and not ctx.target and not any(i.flags for i in stages[0].instructions):
+        return dockerfile  # one stage, no --from or --mount to follow: it is the target and needs no other
     named = stage_finder(dockerfile)
     if ctx.target:
         target = named(ctx.target)
