@@ -564,3 +564,27 @@ def test_arbitrary_words_expand_or_fail_cleanly(word):
 def test_words_without_specials_are_unchanged(word):
     assert process_word(word, {"X": "y"}) == word
     assert process_word_keep_quotes(word, {"X": "y"}) == word
+
+
+# process_word takes the commonest words (one quoted string, or ASCII text whose every $ starts $NAME
+# or ${NAME}) without the lexer; on any word, with either escape, its answer (or error) is the lexer's.
+_QUICK_ENV = {"A": "1", "B_2": "two words", "EMPTY": "", "K": "한"}
+
+
+def _by_the_lexer(word, env, escape):
+    try:
+        return expand._Lexer(word, env, expand._check_escape(escape), True).top(None)
+    except ExpansionError as err:
+        return ("error", str(err))
+
+
+@settings(max_examples=600, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from(list("$AB_2{}:-+?#%/ab \"'\\`1é한") + ["${A}", "$B_2", "${EMPTY}", "$K"]),
+                max_size=12).map("".join),
+       st.sampled_from(["\\", "`"]))
+def test_quick_words_expand_as_the_lexer_does(word, escape):
+    try:
+        got = process_word(word, _QUICK_ENV, escape)
+    except ExpansionError as err:
+        got = ("error", str(err))
+    assert got == _by_the_lexer(word, _QUICK_ENV, escape)
