@@ -688,14 +688,9 @@ class _ToIR:
             args = children[i:]
         logical = self.logical
         start = keyword.start()
-        offset = self.lead + start
-        head = logical._head
-        if offset < head[0]:  # the keyword is on the first line, as it nearly always is
-            column = head[1] + offset
-        else:
-            line, column = logical.locate(offset)
-            if line != logical.line:
-                column = 1
+        line, column = logical.locate(self.lead + start)
+        if line != logical.line:
+            column = 1
         if start == 0 and self.lead == 0:
             original = logical.text
         else:
@@ -787,18 +782,18 @@ class _ToIR:
             node.stage_name = name
         elif len(words) != 1:
             self.problem(node, "FROM requires either one or three arguments", keyword.start())
-        if flags and self._check_flags(node, "FROM"):
+        if self._check_flags(node, "FROM"):
             platform = node.flag("platform")
             node.platform = platform.value if platform else None
         return node
 
     def _shell_dependent(self, cls, name, children):
         keyword, flags, args, span, original = self._split(children)
-        command = self._command(args[0] if args else None, keyword.start())
+        command = self._command(self._text_arg(args), keyword.start())
         node = cls(name, span, flags, original)
         if command is not None:  # else the constructor's empty shell form
             node.command = command
-        if (not flags or self._check_flags(node, name)) and command is None:
+        if self._check_flags(node, name) and command is None:
             self.problem(node, "%s requires at least one argument" % name, keyword.start())
         return node
 
