@@ -82,7 +82,8 @@ def _deep_copy(value, memo):
 
 class Frozen(Record):
     """An immutable, hashable record, like a frozen dataclass. Its constructor sets the fields with
-    ``object.__setattr__``, which goes past this class's own, refusing every change."""
+    ``object.__setattr__``, or with the slots' own setters (``Span.line.__set__``, cheaper), which go
+    past this class's own ``__setattr__``, refusing every change."""
 
     __slots__ = ()
 
