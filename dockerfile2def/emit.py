@@ -174,7 +174,7 @@ def emit(dockerfile: Dockerfile, ctx: Context) -> str:
 
 class StageWriter:
     def __init__(self, dockerfile: Dockerfile, stage: Stage, names: Dict[int, str], ctx: Context,
-                 final: bool, multi: bool, source_name: Optional[str] = None):
+                 final: bool, multi: bool, source_name: str):
         self.dockerfile = dockerfile
         self.stage = stage
         self.names = names
@@ -183,13 +183,10 @@ class StageWriter:
         self.multi = multi
         self.setup: List[str] = []
         self.files_from: Dict[str, List[str]] = {}
-        self.post: List[str] = []
         self.config = _config(ctx, stage)  # the base image's, looked up once per stage
         self.base_env = list(config_env(self.config).items())
         self.env_set = {k for k, _ in self.base_env}  # ENV names set so far, as we translate
-        # for the comment above every instruction
-        self.source_name = _base_name(ctx.path) if source_name is None else source_name
-        self.comment_start = "# %s:" % self.source_name
+        self.comment_start = "# %s:" % source_name  # the comment above every instruction
         # The last RUN's working directory and SHELL, quoted: most RUNs of a stage share them.
         self._workdir, self._cd = "/", "cd /"
         self._shell, self._shell_words = (), ""
