@@ -110,11 +110,7 @@ def _plain_references(text: str, env: Mapping[str, str]) -> Optional[str]:
         return None
     grown = 0
     for i in range(1, len(parts), 3):
-        name = parts[i] or parts[i + 1]
-        try:
-            value = env.get(name)
-        except TypeError:  # as _Lexer.lookup
-            value = None
+        value = _lookup(env, parts[i] or parts[i + 1])
         if value is None:
             value = ""
         grown += len(value)
@@ -123,6 +119,14 @@ def _plain_references(text: str, env: Mapping[str, str]) -> Optional[str]:
     if grown > MAX_WORD:
         return None  # the lexer reports it, at its offset
     return "".join(parts)
+
+
+def _lookup(env: Mapping[str, str], name: str) -> Optional[str]:
+    """The value of ``name`` in ``env``, None when unset."""
+    try:
+        return env.get(name)
+    except TypeError:  # an exotic Mapping that rejects the key type; treat as unset
+        return None
 
 
 def process_words(text: str, env: Mapping[str, str], escape: str = "\\") -> List[str]:
@@ -210,11 +214,7 @@ class _Lexer:
     # -- environment
 
     def lookup(self, name: str) -> Optional[str]:
-        try:
-            value = self.env.get(name)
-        except TypeError:  # an exotic Mapping that rejects the key type; treat as unset
-            return None
-        return value
+        return _lookup(self.env, name)
 
     # -- words
 
