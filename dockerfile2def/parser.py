@@ -730,10 +730,8 @@ class _ToIR:
                 return False
         return True
 
-    def _command(self, token, node_pos: int):
+    def _command(self, token):
         """The exec form of a JSON array, else the shell form (parseMaybeJSON)."""
-        if token is None:
-            return None
         text = token[0]
         if text[0] != "[" and text[0] not in GO_SPACE:  # not an array: the shell form
             return ShellForm(text)
@@ -766,9 +764,6 @@ class _ToIR:
                 return argv, True
         return self._list_words(args), False
 
-    def _text_arg(self, args):
-        return args[0] if args else None
-
     def from_(self, children):
         keyword, flags, args, span, original = self._split(children)
         words = self._list_words(args)
@@ -789,10 +784,9 @@ class _ToIR:
 
     def _shell_dependent(self, cls, name, children):
         keyword, flags, args, span, original = self._split(children)
-        command = self._command(self._text_arg(args), keyword.start())
-        node = cls(name, span, flags, original)
-        if command is not None:  # else the constructor's empty shell form
-            node.command = command
+        command = self._command(args[0]) if args else None
+        # None: the constructor's empty shell form
+        node = cls(name, span, flags, original, None, None, None, command)
         if self._check_flags(node, name) and command is None:
             self.problem(node, "%s requires at least one argument" % name, keyword.start())
         return node
@@ -805,7 +799,7 @@ class _ToIR:
     def shell(self, children):
         keyword, flags, args, span, original = self._split(children)
         node = Shell("SHELL", span, flags, original)
-        command = self._command(self._text_arg(args), keyword.start())
+        command = self._command(args[0]) if args else None
         if not self._check_flags(node, "SHELL"):
             return node
         if command is None or (isinstance(command, ExecForm) and not command.argv):
@@ -908,9 +902,8 @@ class _ToIR:
     def _one_string(self, cls, name, field, children):
         keyword, flags, args, span, original = self._split(children)
         node = cls(name, span, flags, original)
-        token = self._text_arg(args)
-        setattr(node, field, token[0] if token is not None else "")
-        if token is None:
+        setattr(node, field, args[0][0] if args else "")
+        if not args:
             return self.problem(node, "%s requires exactly one argument" % name, keyword.start())
         self._check_flags(node, name)
         return node
@@ -928,7 +921,7 @@ class _ToIR:
             return self.problem(node, "HEALTHCHECK requires at least one argument", keyword.start())
         tokens = args[0][1]
         kind_token = tokens[0]
-        command = self._command(tokens[1], tokens[1].start()) if len(tokens) > 1 else None
+        command = self._command(tokens[1]) if len(tokens) > 1 else None
         kind = node.kind = kind_token[0].upper()
         node.command = command
         if kind == "NONE":
