@@ -102,15 +102,16 @@ class LogicalLine:
     line the text was joined from.
     """
 
-    __slots__ = ("text", "line", "end_line", "_pieces", "_source", "_head")
+    __slots__ = ("text", "line", "end_line", "head_length", "column", "_pieces", "_source")
 
-    def __init__(self, text: str, line: int, end_line: int, head: Tuple[int, int],
+    def __init__(self, text: str, line: int, end_line: int, head_length: int, column: int,
                  pieces: Optional[List[Tuple[int, int, int]]], source: Optional["_Source"] = None):
         self.text = text
         self.line = line
         self.end_line = end_line
-        # (length, column) of the first piece: a position in it is answered at once.
-        self._head = head
+        # The length of the first piece and the column it starts at: a position in it is answered at once.
+        self.head_length = head_length
+        self.column = column
         # None: read by _Source.next_logical's quick way, which does not note the pieces. Its source
         # works them out when a position past the first piece is asked for (an error, mostly).
         self._pieces = pieces
@@ -124,8 +125,8 @@ class LogicalLine:
 
     def locate(self, offset: int) -> Tuple[int, int]:
         """The physical (line, column) of a character of the logical text."""
-        if offset < self._head[0]:
-            return self.line, self._head[1] + offset
+        if offset < self.head_length:
+            return self.line, self.column + offset
         pieces = self.pieces
         found = pieces[0]
         if len(pieces) == 1:  # one physical line, as most instructions are
@@ -213,10 +214,10 @@ class _Source:
             end = token.rstrip(" \t")
             if end[-1:] != escape or end[-2:-1] == escape:
                 self.index = index
-                return LogicalLine(token, number, number, (len(token), 1 + len(body) - len(token)), None, self)
+                return LogicalLine(token, number, number, len(token), 1 + len(body) - len(token), None, self)
             # Continued: its pieces are joined without noting where each came from (LogicalLine
             # works that out only if a position past the first piece is asked for).
-            head = (len(end) - 1, 1 + len(body) - len(token))
+            head_length, column = len(end) - 1, 1 + len(body) - len(token)
             parts = [end[:-1]]
             continued = True
             while continued and index < count:
@@ -229,7 +230,7 @@ class _Source:
                 continued = end[-1:] == escape and end[-2:-1] != escape
                 parts.append(end[:-1] if continued else body)
             self.index = index
-            return LogicalLine("".join(parts), number, index, head, None, self)
+            return LogicalLine("".join(parts), number, index, head_length, column, None, self)
         self.index = index
         return None
 
@@ -256,10 +257,10 @@ class _Source:
             piece, continued = self._continued(token)
             if not continued and not piece:
                 continue  # a blank line
-            head = (len(piece), 1 + len(body) - len(token))
-            pieces = [(0, number, head[1])]
+            head_length, column = len(piece), 1 + len(body) - len(token)
+            pieces = [(0, number, column)]
             parts = [piece]
-            length = len(piece)
+            length = head_length
             while continued and self.index < self.count:
                 raw = self._read()
                 body = raw.rstrip("\r\n")
@@ -270,7 +271,7 @@ class _Source:
                 pieces.append((length, self.index, 1))
                 parts.append(piece)
                 length += len(piece)
-            return LogicalLine("".join(parts), number, self.index, head, pieces)
+            return LogicalLine("".join(parts), number, self.index, head_length, column, pieces)
         return None
 
     def heredoc_body(self, name: str, chomp: bool, logical: LogicalLine, column: int) -> Tuple[str, int]:
@@ -688,13 +689,14 @@ class _ToIR:
             args = children[i:]
         logical = self.logical
         start = keyword.start()
-        line, column = logical.locate(self.lead + start)
-        if line != logical.line:
-            column = 1
-        if start == 0 and self.lead == 0:
-            original = logical.text
+        offset = self.lead + start
+        if offset < logical.head_length:  # the common case: the keyword is on the first physical line
+            column = logical.column + offset
         else:
-            original = self.line_text[start:]
+            line, column = logical.locate(offset)
+            if line != logical.line:
+                column = 1
+        original = logical.text if offset == 0 else self.line_text[start:]
         return keyword, flags, args, Span(logical.line, column, logical.end_line), original
 
     def _check_flags(self, node: Instruction, name: str) -> bool:
