@@ -747,7 +747,12 @@ class _ToIR:
     @staticmethod
     def _list_words(args) -> List[str]:
         """The words of the arguments' LIST token (none when there are no arguments)."""
-        return _LIST_SEPARATOR.split(args[0][0]) if args else []
+        if not args:
+            return []
+        words = args[0][0]
+        # The common case, words separated by spaces alone: a printable text holds no other blank
+        # str.split would split on, and the token has none at either end.
+        return words.split() if words.isprintable() else _LIST_SEPARATOR.split(words)
 
     @staticmethod
     def _word_at(args, index: int) -> int:
