@@ -700,9 +700,10 @@ class _ToIR:
         return keyword, flags, args, Span(logical.line, column, logical.end_line), original
 
     def _check_flags(self, node: Instruction, name: str) -> bool:
-        """BuildKit's BFlags.Parse for this instruction; False once a problem is recorded."""
-        if not node.flags:
-            return True
+        """BuildKit's BFlags.Parse for this instruction; False once a problem is recorded.
+
+        Its callers skip it for a line without flags (most lines): a call less.
+        """
         allowed = FLAGS.get(name, {})
         seen = set()
         for flag in node.flags:
@@ -784,7 +785,7 @@ class _ToIR:
             node.stage_name = name
         elif len(words) != 1:
             self.problem(node, "FROM requires either one or three arguments", keyword.start())
-        if self._check_flags(node, "FROM"):
+        if flags and self._check_flags(node, "FROM"):
             platform = node.flag("platform")
             node.platform = platform.value if platform else None
         return node
@@ -794,7 +795,9 @@ class _ToIR:
         command = self._command(args[0]) if args else None
         # None: the constructor's empty shell form
         node = cls(name, span, flags, original, None, None, None, command)
-        if self._check_flags(node, name) and command is None:
+        if flags and not self._check_flags(node, name):
+            return node
+        if command is None:
             self.problem(node, "%s requires at least one argument" % name, keyword.start())
         return node
 
@@ -807,7 +810,7 @@ class _ToIR:
         keyword, flags, args, span, original = self._split(children)
         node = Shell("SHELL", span, flags, original)
         command = self._command(args[0]) if args else None
-        if not self._check_flags(node, "SHELL"):
+        if flags and not self._check_flags(node, "SHELL"):
             return node
         if command is None or (isinstance(command, ExecForm) and not command.argv):
             self.problem(node, "SHELL requires at least one argument", keyword.start())
@@ -834,7 +837,7 @@ class _ToIR:
                         raise self.fail("Syntax error - can't find = in %s. Must be of the form: name=value"
                                         % _go_quote(word[0]), word.start())
                     node.pairs.append(KeyValue(key, value))
-        if not self._check_flags(node, name):
+        if flags and not self._check_flags(node, name):
             return node
         if not node.pairs:
             return self.problem(node, "%s requires at least one argument" % name, keyword.start())
@@ -856,7 +859,7 @@ class _ToIR:
             node.declarations.append(ArgDeclaration(name, default if has_default else None))
         if not words:
             return self.problem(node, "ARG requires at least one argument", keyword.start())
-        if not self._check_flags(node, "ARG"):
+        if flags and not self._check_flags(node, "ARG"):
             return node
         for word, declaration in zip(words, node.declarations):
             if not declaration.name:
@@ -872,7 +875,7 @@ class _ToIR:
         if len(paths) < 2:
             return self.problem(node, "%s requires at least two arguments, but only one was provided. "
                                       "Destination could not be determined" % name, keyword.start())
-        if not self._check_flags(node, name):
+        if flags and not self._check_flags(node, name):
             return node
         if _is_heredoc_word(node.destination):
             where = self._word_at(args, -1) if not node.json else args[0].start()
@@ -890,7 +893,7 @@ class _ToIR:
             return self.problem(node, "VOLUME requires at least one argument", keyword.start())
         if not node.paths:
             return self.problem(node, "VOLUME requires at least one argument", args[0].start())
-        if not self._check_flags(node, "VOLUME"):
+        if flags and not self._check_flags(node, "VOLUME"):
             return node
         for path in node.paths:
             if not path.strip(GO_SPACE):
@@ -903,7 +906,8 @@ class _ToIR:
         node.ports = self._list_words(args)
         if not args:
             return self.problem(node, "EXPOSE requires at least one argument", keyword.start())
-        self._check_flags(node, "EXPOSE")
+        if flags:
+            self._check_flags(node, "EXPOSE")
         return node
 
     def _one_string(self, cls, name, field, children):
@@ -912,7 +916,8 @@ class _ToIR:
         setattr(node, field, args[0][0] if args else "")
         if not args:
             return self.problem(node, "%s requires exactly one argument" % name, keyword.start())
-        self._check_flags(node, name)
+        if flags:
+            self._check_flags(node, name)
         return node
 
     workdir = partialmethod(_one_string, Workdir, "WORKDIR", "path")
@@ -935,7 +940,7 @@ class _ToIR:
             if command is not None:
                 self.problem(node, "HEALTHCHECK NONE takes no arguments", tokens[1].start())
             return node  # BuildKit does not look at the flags of HEALTHCHECK NONE
-        if not self._check_flags(node, "HEALTHCHECK"):
+        if flags and not self._check_flags(node, "HEALTHCHECK"):
             return node
         if kind != "CMD":
             return self.problem(node, "Unknown type %s in HEALTHCHECK (try CMD)" % _go_quote(kind),
@@ -972,7 +977,7 @@ class _ToIR:
             # Checked only when a downstream build runs the trigger: keep it as written.
             trigger = Instruction(trigger.keyword, trigger.span, trigger.flags, original=trigger.original)
         node.trigger = trigger
-        if not self._check_flags(node, "ONBUILD"):
+        if flags and not self._check_flags(node, "ONBUILD"):
             return node
         if trigger.keyword == "ONBUILD":
             return self.problem(node, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", trigger_pos)
