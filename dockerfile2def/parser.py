@@ -71,7 +71,12 @@ _STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
 _LIST_SEPARATOR = re.compile(r"[\t\v\f\r ]+")
 _LIST_WORD = re.compile(r"[^\t\v\f\r ]+")
 _HEREDOC_WORD = re.compile(r"(\d*)<<(-?)[\t\n\f\r ]*([^<]*)\Z")
-_HEREDOC_GLUE = re.compile(r"\d*<<-?[ \t]+(?=[^\t\n\v\f\r <])")
+# A shell word of _shell_words, read by the regex engine rather than a character at a time (heredoc
+# lines are long): a heredoc opener glued to the word after its blanks (the opener alone when a blank
+# that ends words follows), else a run of plain characters, escapes (the backslash and the character
+# after it, if any) and quotes (an unterminated one runs to the end). GO_SPACE separates the words.
+_WORD_PART = r"""[^%s'"\\]+|\\[\s\S]?|'[^']*'?|"(?:[^"\\]+|\\[\s\S]?)*"?""" % re.escape(GO_SPACE)
+_SHELL_WORD = re.compile(r"\d*<<-?[ \t]+(?=[^\t\n\v\f\r <])(?:%s)*|(?:%s)+" % (_WORD_PART, _WORD_PART))
 
 INSTRUCTIONS = (
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
@@ -296,37 +301,7 @@ def _shell_words(line: str) -> List[Tuple[str, int]]:
     BuildKit lexes heredoc openers with ``\\`` as the escape character whatever the directive, and
     glues ``<<`` (or ``N<<-``) to the word after the blanks that follow it.
     """
-    words = []
-    i = 0
-    n = len(line)
-    while i < n:
-        while i < n and line[i] in GO_SPACE:
-            i += 1
-        if i >= n:
-            break
-        start = i
-        glue = _HEREDOC_GLUE.match(line, i)
-        if glue:
-            i = glue.end()
-        quote = None
-        while i < n:
-            c = line[i]
-            if quote == "'":
-                if c == "'":
-                    quote = None
-            elif c == "\\" and i + 1 < n:
-                i += 2
-                continue
-            elif quote == '"':
-                if c == '"':
-                    quote = None
-            elif c == "'" or c == '"':
-                quote = c
-            elif c in GO_SPACE:
-                break
-            i += 1
-        words.append((line[start:i], start))
-    return words
+    return [(match[0], match.start()) for match in _SHELL_WORD.finditer(line)]
 
 
 def _heredoc_name(word: str) -> Tuple[str, bool]:
