@@ -5,6 +5,7 @@ pieces) and the careful line-by-line one, which LogicalLine also uses to work it
 import glob
 import os
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,3 +89,22 @@ def test_pieces_are_worked_out_only_when_asked_for():
     assert logical._pieces is None
     assert logical.locate(logical.text.index("d")) == (6, 3)  # past it: the careful reading's answer
     assert logical.pieces == [(0, 2, 1), (16, 3, 1), (20, 6, 1)]
+
+
+# The shell words of heredoc lines, as the character-by-character reading that _shell_words's regex
+# replaced gave them: quotes and escapes kept, an opener glued to its word, GO_SPACE between words.
+SHELL_WORDS = [
+    ("cat <<  EOF 'a <<b' \"c \\\" <<d\" \\<<X",
+     [("cat", 0), ("<<  EOF", 4), ("'a <<b'", 12), ("\"c \\\" <<d\"", 20), ("\\<<X", 31)]),
+    ("2<<-\tEND a\"b c\"d <<'Q R'", [("2<<-\tEND", 0), ("a\"b c\"d", 9), ("<<'Q R'", 17)]),
+    ("a <<\xa0b", [("a", 0), ("<<", 2), ("b", 5)]),
+    ("a << \xa0b", [("a", 0), ("<< ", 2), ("b", 6)]),  # glued to nothing: a Unicode blank ends the word
+    ("x\u3000'open <<E", [("x", 0), ("'open <<E", 2)]),  # an unterminated quote runs to the end
+    ("end\\", [("end\\", 0)]),
+    ("\"q\\", [("\"q\\", 0)]),
+]
+
+
+@pytest.mark.parametrize("line, words", SHELL_WORDS)
+def test_shell_words_of_heredoc_lines(line, words):
+    assert parser._shell_words(line) == words
