@@ -618,19 +618,22 @@ class _ToIR:
     # pieces ----------------------------------------------------------------------------------
     def flag(self, children):
         start = children[0]
-        out = []
-        for part in children[1:]:
-            kind = part.lastgroup
-            if kind == "FLAG_PLAIN":
-                out.append(part[0])
-            elif kind == "FLAG_ESCAPED":
-                out.append(part[0][1:])
-            else:
-                match = (self._double if kind == "FLAG_DOUBLE" else self._single).match(part[0])
-                out.append(self._unescape.sub(r"\1", match.group(1)))
-        word = "".join(out)
+        if len(children) == 2 and children[1].lastgroup == "FLAG_PLAIN":
+            word = children[1][0]  # the common case: no quotes, no escapes
+        else:
+            out = []
+            for part in children[1:]:
+                kind = part.lastgroup
+                if kind == "FLAG_PLAIN":
+                    out.append(part[0])
+                elif kind == "FLAG_ESCAPED":
+                    out.append(part[0][1:])
+                else:
+                    match = (self._double if kind == "FLAG_DOUBLE" else self._single).match(part[0])
+                    out.append(self._unescape.sub(r"\1", match.group(1)))
+            word = "".join(out)
         name, has_value, value = word.partition("=")
-        line, column = self.at(start.start())
+        line, column = self.logical.locate(self.lead + start.start())
         return Flag(name, value if has_value else None, Span(line, column, line))
 
     def end_of_flags(self, children):
