@@ -800,30 +800,32 @@ class _ToIR:
 
     def _key_values(self, cls, name, children):
         keyword, flags, args, span, original = self._split(children)
-        node = cls(name, span, flags, original)
+        pairs = []
+        legacy = False
+        blank = None  # the first word with no key
         if args:
             kind, tokens = args[0]
             if kind == "legacy":
                 if len(tokens) < 2:
                     raise self.fail("%s must have two arguments" % name, tokens[0].start())
-                node.pairs = [KeyValue(tokens[0][0], tokens[1][0])]
-                node.legacy = True
+                pairs.append(KeyValue(tokens[0][0], tokens[1][0]))
+                legacy = True
             else:
                 for word in tokens:
                     key, has_value, value = word[0].partition("=")
                     if not has_value:
                         raise self.fail("Syntax error - can't find = in %s. Must be of the form: name=value"
                                         % _go_quote(word[0]), word.start())
-                    node.pairs.append(KeyValue(key, value))
+                    if not key and blank is None:
+                        blank = word
+                    pairs.append(KeyValue(key, value))
+        node = cls(name, span, flags, original, None, None, None, pairs, legacy)
         if flags and not self._check_flags(node, name):
             return node
-        if not node.pairs:
+        if not pairs:
             return self.problem(node, "%s requires at least one argument" % name, keyword.start())
-        if node.legacy:
-            return node
-        for word, pair in zip(args[0][1], node.pairs):
-            if not pair.key:
-                return self.problem(node, "%s names can not be blank" % name, word.start())
+        if blank is not None:
+            return self.problem(node, "%s names can not be blank" % name, blank.start())
         return node
 
     env = partialmethod(_key_values, Env, "ENV")
@@ -831,17 +833,20 @@ class _ToIR:
 
     def arg(self, children):
         keyword, flags, words, span, original = self._split(children)
-        node = Arg("ARG", span, flags, original)
+        declarations = []
+        blank = None  # the first word with no name
         for word in words:
             name, has_default, default = word[0].partition("=")
-            node.declarations.append(ArgDeclaration(name, default if has_default else None))
+            if not name and blank is None:
+                blank = word
+            declarations.append(ArgDeclaration(name, default if has_default else None))
+        node = Arg("ARG", span, flags, original, None, None, None, declarations)
         if not words:
             return self.problem(node, "ARG requires at least one argument", keyword.start())
         if flags and not self._check_flags(node, "ARG"):
             return node
-        for word, declaration in zip(words, node.declarations):
-            if not declaration.name:
-                return self.problem(node, "ARG names can not be blank", word.start())
+        if blank is not None:
+            return self.problem(node, "ARG names can not be blank", blank.start())
         return node
 
     def _copy(self, name, children):
