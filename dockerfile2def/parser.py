@@ -202,12 +202,24 @@ class _Source:
             return end[:-1], True
         return text, False
 
+    def _read_directives(self) -> None:
+        """The parser directives at the top of the file: the first line that is not one ends them."""
+        while self.index < self.count:
+            raw = self._read()
+            self._directive(raw.rstrip("\r\n").lstrip(GO_SPACE), self.index)
+            if self._directives_done:
+                self.index -= 1  # not a directive: read again as any line
+                return
+        self._directives_done = True
+
     def next_logical(self) -> Optional[LogicalLine]:
         """The next instruction's logical line, or None at the end of the file."""
-        if not self._directives_done or self.long_lines or self.carriage_returns:
+        if not self._directives_done:
+            self._read_directives()
+        if self.long_lines or self.carriage_returns:
             return self._next_logical_checked()
         # The same reading as _next_logical_checked, with its calls written out: this loop sees every
-        # physical line of every file. Past the directives and with no long line, nothing else differs.
+        # physical line of every file. With no long line and no "\r", nothing else differs.
         lines, count, index, escape = self.lines, self.count, self.index, self.escape
         while index < count:
             body = lines[index]
@@ -241,22 +253,20 @@ class _Source:
 
     def pieces_from(self, line: int) -> List[Tuple[int, int, int]]:
         """The pieces of the logical line that starts on physical ``line``, read line by line."""
-        saved = self.index, self._directives_done
-        self.index, self._directives_done = line - 1, True
+        saved = self.index
+        self.index = line - 1
         try:
             return self._next_logical_checked().pieces
         finally:
-            self.index, self._directives_done = saved
+            self.index = saved
 
     def _next_logical_checked(self) -> Optional[LogicalLine]:
-        """next_logical while directives may still come, or when a line may be too long."""
+        """next_logical when a line may be too long or end with "\\r"."""
         while self.index < self.count:
             raw = self._read()
             number = self.index
             body = raw.rstrip("\r\n")
             token = body.lstrip(GO_SPACE)
-            if not self._directives_done:
-                self._directive(token, number)
             if token.startswith("#"):
                 continue  # comments never continue a line
             piece, continued = self._continued(token)
