@@ -64,6 +64,9 @@ DIRECTIVES = ("syntax", "escape", "check")
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
            "\u2028\u2029\u202f\u205f\u3000"
 
+# The characters str.strip() takes for blanks besides GO_SPACE (the information separators).
+_PYTHON_ONLY_BLANKS = "\x1c\x1d\x1e\x1f"
+
 # Go's RE2 \s is [\t\n\f\r ] (no \v); the directive regex of BuildKit's parser/directives.go.
 _DIRECTIVE = re.compile(r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z", re.S)
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
@@ -159,8 +162,10 @@ class _Source:
         # Whether a line may pass BuildKit's limit (its UTF-8 is at most 4 bytes a character): only
         # then is each line's size measured as it is read.
         self.long_lines = len(text) * 4 > MAX_LINE and max(map(len, lines), default=0) * 4 > MAX_LINE
-        # A "\r" (a line ending "\r\n") sends every line through the careful reading, which strips it.
-        self.carriage_returns = "\r" in text
+        # Every line takes the careful reading when one may be too long, or the text holds a "\r" (a
+        # line ending "\r\n": the careful reading strips it) or one of the separators \x1c-\x1f, which
+        # str.lstrip() takes for blanks (as the quick reading uses it) and Go does not.
+        self.careful = self.long_lines or "\r" in text or any(map(text.__contains__, _PYTHON_ONLY_BLANKS))
         self.index = 0  # next physical line to read (0-based)
         self.escape = "\\"
         self.directives: Dict[str, str] = {}
@@ -216,15 +221,17 @@ class _Source:
         """The next instruction's logical line, or None at the end of the file."""
         if not self._directives_done:
             self._read_directives()
-        if self.long_lines or self.carriage_returns:
+        if self.careful:
             return self._next_logical_checked()
         # The same reading as _next_logical_checked, with its calls written out: this loop sees every
-        # physical line of every file. With no long line and no "\r", nothing else differs.
+        # physical line of every file. In a text that is not careful nothing else differs, and there
+        # str.lstrip() strips what lstrip(GO_SPACE) does, at a fraction of the cost (no set of
+        # characters to look each one up in).
         lines, count, index, escape = self.lines, self.count, self.index, self.escape
         while index < count:
             body = lines[index]
             index += 1
-            token = body.lstrip(GO_SPACE)
+            token = body.lstrip()
             if not token or token[0] == "#":
                 continue  # a blank line; comments never continue a line
             number = index
@@ -240,7 +247,7 @@ class _Source:
             while continued and index < count:
                 body = lines[index]
                 index += 1
-                stripped = body.lstrip(GO_SPACE)
+                stripped = body.lstrip()
                 if not stripped or stripped[0] == "#":
                     continue  # comment and blank lines inside a continuation are skipped
                 end = body.rstrip(" \t")

@@ -20,7 +20,7 @@ def _reading(text, careful):
     """Each logical line as (text, line, end_line, position of every offset, pieces), or the error."""
     source = parser._Source(text, "Dockerfile")
     if careful:
-        source.carriage_returns = True  # what sends every line through _next_logical_checked
+        source.careful = True  # what sends every line through _next_logical_checked
     out = []
     while True:
         try:
@@ -62,7 +62,7 @@ def test_quick_reading_is_the_careful_one_on_real_files():
 
 
 _PIECES = ["RUN a", "COPY x y", " ", "\t", "  ", "\\", " \\", "\\\\", "\\ \t", "`", " `", "#c", "# x \\", "\n",
-           "\n", "\n", "\u2028", "\x85", "\xa0", "b", "<<EOF", "# escape=`\n", "# syntax=x\n", "\ufeff"]
+           "\n", "\n", "\u2028", "\x85", "\xa0", "\x1c", "b", "<<EOF", "# escape=`\n", "# syntax=x\n", "\ufeff"]
 
 
 @settings(max_examples=400, derandomize=True, deadline=None)
@@ -75,9 +75,22 @@ def test_quick_reading_is_the_careful_one(pieces):
 
 def test_carriage_returns_take_the_careful_reading():
     source = parser._Source("FROM a\r\nRUN b \\\r\n  c\r\n", "Dockerfile")
-    assert source.carriage_returns
+    assert source.careful
     first, second = source.next_logical(), source.next_logical()
     assert (first.text, second.text, second.pieces) == ("FROM a", "RUN b   c", [(0, 2, 1), (6, 3, 1)])
+
+
+def test_information_separators_take_the_careful_reading():
+    # str.lstrip() would strip them; Go's unicode.IsSpace (and so BuildKit) keeps them.
+    source = parser._Source("FROM a\n \x1fRUN b\n", "Dockerfile")
+    assert source.careful
+    first, second = source.next_logical(), source.next_logical()
+    assert (first.text, second.text, second.locate(0)) == ("FROM a", "\x1fRUN b", (2, 2))
+
+
+def test_python_blanks_are_go_blanks_and_the_information_separators():
+    python_blanks = {c for c in map(chr, range(0x110000)) if c.isspace()}
+    assert python_blanks == set(parser.GO_SPACE + parser._PYTHON_ONLY_BLANKS)
 
 
 def test_pieces_are_worked_out_only_when_asked_for():
