@@ -1050,11 +1050,17 @@ def _read(text: str, path: str):
         return _read_locked(text, path)
 
 
+def _trim_go_space(text: str) -> str:
+    return text.strip(GO_SPACE)
+
+
 def _read_locked(text: str, path: str):
     source = _Source(text, path)
     parser = transformer = parse_line = problems = None
     nodes: List[Tuple[Instruction, Optional[D2SError]]] = []
     next_logical, add = source.next_logical, nodes.append  # this loop runs for every instruction
+    # Out of a careful text, str.strip() strips Go's blanks (see _Source.careful), and costs less.
+    trim = _trim_go_space if source.careful else str.strip
     while True:
         logical = next_logical()
         if logical is None:
@@ -1068,7 +1074,7 @@ def _read_locked(text: str, path: str):
             problems = transformer.problems
             problems.clear()
         line_text = logical.text
-        trimmed = line_text.strip(GO_SPACE)
+        trimmed = trim(line_text)
         if not trimmed:
             # A line of nothing but continuations: BuildKit keeps an instruction with no name.
             line, column = logical.locate(0)
