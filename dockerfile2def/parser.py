@@ -365,6 +365,8 @@ def _heredoc_openers(text: str) -> List[Tuple[str, bool, bool, int, int]]:
     """(name, expand, chomp, file descriptor, offset) of each heredoc a line opens, in order."""
     found = []
     for word, offset in _shell_words(text):
+        if "<<" not in word:
+            continue  # most words: no regex needed
         match = _HEREDOC_WORD.match(word)
         if not match or not match.group(3):
             continue
