@@ -1086,7 +1086,11 @@ def _read_locked(text: str, path: str):
             continue
         transformer.logical = logical
         transformer.line_text = trimmed
-        transformer.lead = 0 if line_text[0] == trimmed[0] else len(line_text) - len(line_text.lstrip(GO_SPACE))
+        # No blank in front, most often nothing trimmed at all (the very same string back).
+        if trimmed is line_text or line_text[0] == trimmed[0]:
+            transformer.lead = 0
+        else:
+            transformer.lead = len(line_text) - len(line_text.lstrip(GO_SPACE))
         node = parse_line(trimmed)
         # "<" first: a search for one character is a memchr, much quicker than one for two.
         target = _heredoc_target(node) if "<" in trimmed and "<<" in trimmed else None
