@@ -235,8 +235,8 @@ class _Source:
             if not token or token[0] == "#":
                 continue  # a blank line; comments never continue a line
             number = index
-            end = token.rstrip(" \t")
-            if end[-1:] != escape or end[-2:-1] == escape:
+            end = token.rstrip(" \t")  # not empty: token starts with no blank
+            if end[-1] != escape or end[-2:-1] == escape:
                 self.index = index
                 return LogicalLine(token, number, number, len(token), 1 + len(body) - len(token), None, self)
             # Continued: its pieces are joined without noting where each came from (LogicalLine
@@ -250,8 +250,8 @@ class _Source:
                 stripped = body.lstrip()
                 if not stripped or stripped[0] == "#":
                     continue  # comment and blank lines inside a continuation are skipped
-                end = body.rstrip(" \t")
-                continued = end[-1:] == escape and end[-2:-1] != escape
+                end = body.rstrip(" \t")  # not empty: the line is not blank
+                continued = end[-1] == escape and end[-2:-1] != escape
                 parts.append(end[:-1] if continued else body)
             self.index = index
             return LogicalLine("".join(parts), number, index, head_length, column, None, self)
