@@ -268,7 +268,7 @@ class _Source:
             self.index = saved
 
     def _next_logical_checked(self) -> Optional[LogicalLine]:
-        """next_logical when a line may be too long or end with "\\r"."""
+        """next_logical in a careful text (see _Source.careful); pieces_from's reading of any line."""
         while self.index < self.count:
             raw = self._read()
             number = self.index
@@ -668,8 +668,8 @@ class _ToIR:
         return ("health", children)
 
     # instructions ----------------------------------------------------------------------------
-    # The nodes are made with positional arguments and their other fields set after: a keyword
-    # argument cost a constructor with eleven parameters twice the time (~0.4 us a line).
+    # The nodes are made with positional arguments (their own fields handed over or set after): a
+    # keyword argument cost a constructor with eleven parameters twice the time (~0.4 us a line).
     def _split(self, children):
         # children: the keyword, its flags, the `--` marker if any, then the arguments (grammar's _tail)
         keyword = children[0]
