@@ -22,6 +22,7 @@ from .ir import (
     Env,
     ExecForm,
     Expose,
+    From,
     Healthcheck,
     Instruction,
     Label,
@@ -256,26 +257,22 @@ class StageWriter:
             parts.extend(self.runtime_sections())
         return "\n".join(parts)
 
-    def comment(self, instruction: Instruction) -> str:
-        first = instruction.original.partition("\n")[0]
-        if len(first) > 100:
-            first = first[:97] + "..."
-        return "%s%d %s" % (self.comment_start, instruction.span.line, first)
-
     def translate(self, instruction: Instruction, out: List[str]) -> None:
         """Append the instruction's comment and translation to ``out`` (no list per instruction)."""
-        out.append(self.comment(instruction))
-        kind = type(instruction)
-        method = _HANDLERS.get(kind)
-        if method is None:
-            method = _HANDLERS[kind] = getattr(StageWriter, "do_" + kind.__name__.lower(), False)
-        if not method:
-            self.ctx.warn("D2S001", "%s is not translated" % instruction.keyword, instruction.span.line,
-                          instruction.span.column)
-            return
-        out.extend(method(self, instruction))
+        # The comment: the instruction's first line, cut to 100 characters.
+        first = instruction.original
+        if "\n" in first:
+            first = first[:first.index("\n")]
+        if len(first) > 100:
+            first = first[:97] + "..."
+        out.append(f"{self.comment_start}{instruction.span.line} {first}")
+        method = _HANDLERS.get(type(instruction), StageWriter.untranslated)
+        if method is not None:
+            out.extend(method(self, instruction))
 
-    def do_from(self, instruction) -> List[str]:
+    def untranslated(self, instruction: Instruction) -> List[str]:
+        self.ctx.warn("D2S001", "%s is not translated" % instruction.keyword, instruction.span.line,
+                      instruction.span.column)
         return []
 
     def do_arg(self, instruction: Arg) -> List[str]:
@@ -351,18 +348,6 @@ class StageWriter:
     def do_copy(self, instruction: Copy) -> List[str]:
         return copy_lines(self, instruction)
 
-    def do_label(self, instruction: Label) -> List[str]:
-        return []
-
-    def do_maintainer(self, instruction: Maintainer) -> List[str]:
-        return []
-
-    def do_user(self, instruction: User) -> List[str]:
-        return []
-
-    def do_shell(self, instruction: Shell) -> List[str]:
-        return []
-
     def do_cmd(self, instruction: Cmd) -> List[str]:
         return ["# (see %runscript)"] if self.final else []
 
@@ -372,18 +357,6 @@ class StageWriter:
     def do_volume(self, instruction: Volume) -> List[str]:
         # Docker creates the volume folders; they also make good --bind targets.
         return ["mkdir -p %s" % words(instruction.paths)] if instruction.paths else []
-
-    def do_expose(self, instruction: Expose) -> List[str]:
-        return []
-
-    def do_healthcheck(self, instruction: Healthcheck) -> List[str]:
-        return []
-
-    def do_stopsignal(self, instruction: StopSignal) -> List[str]:
-        return []
-
-    def do_onbuild(self, instruction: Onbuild) -> List[str]:
-        return []
 
     # -- runtime sections -----------------------------------------------------------------------
     def runtime_sections(self) -> List[str]:
@@ -456,7 +429,11 @@ class StageWriter:
         return lines
 
 
-_HANDLERS: Dict[type, object] = {}  # IR class -> its StageWriter.do_* function (False: none)
+# IR class -> the StageWriter method that translates it into %post lines; None: it has none (what it
+# sets is in the runtime sections, or Apptainer has no such thing), so no call.
+_HANDLERS: Dict[type, object] = {kind: getattr(StageWriter, "do_" + kind.__name__.lower()) for kind in (
+    Arg, Cmd, Copy, Entrypoint, Env, Run, Volume, Workdir)}
+_HANDLERS.update(dict.fromkeys((From, Expose, Healthcheck, Label, Maintainer, Onbuild, Shell, StopSignal, User)))
 
 
 def _json_word(value: str) -> str:
