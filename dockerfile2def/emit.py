@@ -157,8 +157,8 @@ def stage_names(dockerfile: Dockerfile) -> Dict[int, str]:
 
 
 def emit(dockerfile: Dockerfile, ctx: Context) -> str:
-    names = stage_names(dockerfile)
     multi = len(dockerfile.stages) > 1 or bool(dockerfile.image_stages)
+    names = stage_names(dockerfile) if multi else {}  # (only a "Stage:" line names a stage)
     chunks = [
         "# Build it from the build context folder (%setup and %files read paths relative to it):\n"
         "#   apptainer build --fakeroot image.sif recipe.def    (or: d2s build --fakeroot)\n"
@@ -191,84 +191,74 @@ class StageWriter:
         # The last RUN's working directory and SHELL, quoted: most RUNs of a stage share them.
         self._workdir, self._cd = "/", "cd /"
         self._shell, self._shell_words = (), ""
+        # The helpers %post needs, noted by the instructions that use them.
+        self.copies = self.as_user = self.mounts = False
 
     # -- header ---------------------------------------------------------------------------------
-    def header(self) -> List[str]:
+    def header(self) -> str:
         image = self.stage.base.image
-        lines = ["Bootstrap: scratch"] if image == "scratch" else ["Bootstrap: docker", "From: %s" % image]
+        text = "Bootstrap: scratch" if image == "scratch" else "Bootstrap: docker\nFrom: " + image
         if self.multi:
-            lines.append("Stage: %s" % self.names[self.stage.index])
-        return lines
+            text += "\nStage: " + self.names[self.stage.index]
+        return text
 
     # -- %post ----------------------------------------------------------------------------------
-    def prologue(self) -> List[str]:
+    def prologue(self) -> str:
+        """%post's first lines, indented (the fixed blocks were indented at import); after render's
+        translations, which note the helpers the stage uses."""
         runtime = self.stage.runtime
-        lines = [POST_START]
+        pieces = [_PRE_INDENTED[POST_START]]
         if self.stage.base.image != "scratch":
-            lines.append(SOURCE_DOCKER_ENV)
+            pieces.append(_PRE_INDENTED[SOURCE_DOCKER_ENV])
         if runtime is not None and runtime.base_known:
             base_env = self.base_env
             if base_env:
-                lines.append("# The base image's ENV, exactly (Apptainer <= 1.4 mangles values with $, \\, \", `).")
-                lines += ["export %s=%s" % (k, quote(v)) for k, v in base_env if is_shell_name(k)]
+                pieces.append(_body(["# The base image's ENV, exactly (Apptainer <= 1.4 mangles values with $, \\, \", `)."]
+                                    + ["export %s=%s" % (k, quote(v)) for k, v in base_env if is_shell_name(k)]))
         elif self.final and self.stage.base.image != "scratch" and runtime.entrypoint is None:
-            lines.append(SAVE_BASE_COMMAND)
-        # Which helpers the stage uses: one pass over its instructions rather than one per helper.
-        copies = as_user = mounts = False
-        for instruction in self.stage.instructions:
-            if isinstance(instruction, Run):
-                as_user = as_user or _non_root(instruction.user)
-                mounts = mounts or bool(instruction.mounts)
-            elif isinstance(instruction, Copy):
-                copies = copies or bool(instruction.plan)
-        if copies:
-            lines.append(COPY_HELPER)
-        if as_user:
-            lines.append(AS_USER_HELPER)
-        if mounts:
-            lines.append(MOUNT_HELPER)
-        return lines
+            pieces.append(_PRE_INDENTED[SAVE_BASE_COMMAND])
+        if self.copies:
+            pieces.append(_PRE_INDENTED[COPY_HELPER])
+        if self.as_user:
+            pieces.append(_PRE_INDENTED[AS_USER_HELPER])
+        if self.mounts:
+            pieces.append(_PRE_INDENTED[MOUNT_HELPER])
+        return "".join(pieces)
 
     def render(self) -> str:
-        body = []  # %post after the prologue: each translation appended to it in turn
-        translate = self.translate
+        runtime = self.stage.runtime
+        body = []  # %post after the prologue: each instruction's comment and translation in turn
+        comment_start, handlers, untranslated = self.comment_start, _HANDLERS, StageWriter.untranslated
         for instruction in self.stage.instructions:
-            translate(instruction, body)
-        if self.final and self.stage.runtime is not None:
-            workdir = self.stage.runtime.workdir
+            # The comment: the instruction's first line, cut to 100 characters.
+            first = instruction.original
+            if "\n" in first:
+                first = first[:first.index("\n")]
+            if len(first) > 100:
+                first = first[:97] + "..."
+            body.append(f"{comment_start}{instruction.span.line} {first}")
+            method = handlers.get(type(instruction), untranslated)
+            if method is not None:  # (None: no %post lines)
+                body.extend(method(self, instruction))
+        if self.final and runtime is not None:
+            workdir = runtime.workdir
             if workdir and workdir != "/":
                 body += ["# The runtime working directory must exist (Docker creates it).", "mkdir -p %s" % quote(workdir)]
-        if self.final and self.stage.runtime is not None:
             labels = self.label_lines()
             if labels:
                 body += ["# Labels %labels cannot set (inherited keys, or text Apptainer would misread).",
                          LABEL_HELPER] + labels
-        body.append("rm -rf %s" % STAGING)
-        parts = ["\n".join(self.header()), ""]
+        body.append(_REMOVE_STAGING)
+        parts = [self.header(), ""]
         if self.setup:
             # %setup runs with the build's umask 002; Docker's folders are 755.
             parts.append(_section("setup", ["umask 022", 'R=%s' % ROOTFS] + self.setup))
         for stage_name, lines in self.files_from.items():
             parts.append(_section("files from %s" % stage_name, lines))
-        # The prologue (with the multi-line helpers) apart: the rest takes _body's fast way.
-        post = _newline_defined(_body(self.prologue()) + _body(body))
-        parts.append(_headed("%post", post))
+        parts.append(_headed("%post", _newline_defined(self.prologue() + _body(body))))
         if self.final:
             parts.extend(self.runtime_sections())
         return "\n".join(parts)
-
-    def translate(self, instruction: Instruction, out: List[str]) -> None:
-        """Append the instruction's comment and translation to ``out`` (no list per instruction)."""
-        # The comment: the instruction's first line, cut to 100 characters.
-        first = instruction.original
-        if "\n" in first:
-            first = first[:first.index("\n")]
-        if len(first) > 100:
-            first = first[:97] + "..."
-        out.append(f"{self.comment_start}{instruction.span.line} {first}")
-        method = _HANDLERS.get(type(instruction), StageWriter.untranslated)
-        if method is not None:
-            out.extend(method(self, instruction))
 
     def untranslated(self, instruction: Instruction) -> List[str]:
         self.ctx.warn("D2S001", "%s is not translated" % instruction.keyword, instruction.span.line,
@@ -311,6 +301,10 @@ class StageWriter:
         return ["mkdir -p %s" % path]
 
     def do_run(self, instruction: Run) -> List[str]:
+        if instruction.mounts:
+            self.mounts = True
+        if _non_root(instruction.user):
+            self.as_user = True
         lines = []
         for path, content, mode in instruction.files:
             lines += _write_file(path, content, mode)
@@ -346,6 +340,8 @@ class StageWriter:
         return self._shell_words
 
     def do_copy(self, instruction: Copy) -> List[str]:
+        if instruction.plan:
+            self.copies = True
         return copy_lines(self, instruction)
 
     def do_cmd(self, instruction: Cmd) -> List[str]:
@@ -485,6 +481,7 @@ def _indent_lines(text: str) -> str:
 
 
 _NEXT_LINE = "\n" + INDENT
+_REMOVE_STAGING = "rm -rf %s" % STAGING  # %post's last line
 # The multi-line blocks %post holds in most stages, indented once when d2s loads.
 _PRE_INDENTED = {text: _indent_lines(text) for text in (
     POST_START, SOURCE_DOCKER_ENV, SAVE_BASE_COMMAND, COPY_HELPER, AS_USER_HELPER, MOUNT_HELPER, LABEL_HELPER,
