@@ -9,7 +9,7 @@ stages) and put in place at the COPY's turn. Every value is quoted by shell.quot
 import json
 import os
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .conversion import Context
 from .errors import one_line
@@ -166,16 +166,16 @@ def emit(dockerfile: Dockerfile, ctx: Context) -> str:
     for image, name in dockerfile.image_stages:
         chunks.append("Bootstrap: docker\nFrom: %s\nStage: %s\n" % (image, name))
     final = dockerfile.stages[-1]
-    source_name = _base_name(ctx.path)  # for the comment above every instruction
+    comment_start = "# %s:" % _base_name(ctx.path)  # the comment above every instruction
     for stage in dockerfile.stages:
         chunks.append(StageWriter(dockerfile, stage, names, ctx, final=stage is final, multi=multi,
-                                  source_name=source_name).render())
+                                  comment_start=comment_start).render())
     return "\n".join(chunks)
 
 
 class StageWriter:
     def __init__(self, dockerfile: Dockerfile, stage: Stage, names: Dict[int, str], ctx: Context,
-                 final: bool, multi: bool, source_name: str):
+                 final: bool, multi: bool, comment_start: str):
         self.dockerfile = dockerfile
         self.stage = stage
         self.names = names
@@ -184,10 +184,11 @@ class StageWriter:
         self.multi = multi
         self.setup: List[str] = []
         self.files_from: Dict[str, List[str]] = {}
-        self.config = _config(ctx, stage)  # the base image's, looked up once per stage
-        self.base_env = list(config_env(self.config).items())
-        self.env_set = {k for k, _ in self.base_env}  # ENV names set so far, as we translate
-        self.comment_start = "# %s:" % source_name  # the comment above every instruction
+        self.config = base_config(stage.base.image, ctx)  # the base image's, looked up once per stage
+        base_env = config_env(self.config) if self.config else {}
+        self.base_env = list(base_env.items())
+        self.env_set = set(base_env)  # ENV names set so far, as we translate
+        self.comment_start = comment_start
         # The last RUN's working directory and SHELL, quoted: most RUNs of a stage share them.
         self._workdir, self._cd = "/", "cd /"
         self._shell, self._shell_words = (), ""
@@ -240,14 +241,14 @@ class StageWriter:
             method = handlers.get(type(instruction), untranslated)
             if method is not None:  # (None: no %post lines)
                 body.extend(method(self, instruction))
-        if self.final and runtime is not None:
+        if self.final:  # (every stage has its runtime once the passes ran)
             workdir = runtime.workdir
             if workdir and workdir != "/":
                 body += ["# The runtime working directory must exist (Docker creates it).", "mkdir -p %s" % quote(workdir)]
-            labels = self.label_lines()
-            if labels:
+            plain_labels, post_labels = self.labels()
+            if post_labels:
                 body += ["# Labels %labels cannot set (inherited keys, or text Apptainer would misread).",
-                         LABEL_HELPER] + labels
+                         LABEL_HELPER] + post_labels
         body.append(_REMOVE_STAGING)
         parts = [self.header(), ""]
         if self.setup:
@@ -257,7 +258,7 @@ class StageWriter:
             parts.append(_section("files from %s" % stage_name, lines))
         parts.append(_headed("%post", _newline_defined(self.prologue() + _body(body))))
         if self.final:
-            parts.extend(self.runtime_sections())
+            parts.extend(self.runtime_sections(plain_labels))
         return "\n".join(parts)
 
     def untranslated(self, instruction: Instruction) -> List[str]:
@@ -355,47 +356,46 @@ class StageWriter:
         return ["mkdir -p %s" % words(instruction.paths)] if instruction.paths else []
 
     # -- runtime sections -----------------------------------------------------------------------
-    def runtime_sections(self) -> List[str]:
+    def runtime_sections(self, plain_labels: List[str]) -> List[str]:
         runtime = self.stage.runtime
         sections = []
-        env_lines = []
-        for key, value in runtime.env:
-            if is_shell_name(key):
-                env_lines.append("export %s=%s" % (key, quote(value)))
-        if env_lines:
-            sections.append(_section("environment", env_lines, define_newline=True))
-        script = self.runscript()
-        if script is not None:
-            body = _newline_defined(_body(script))  # the same body under both headers
-            sections.append(_headed("%runscript", body))
-            sections.append(_headed("%startscript", body))
-        plain = [(k, v) for k, v in runtime.labels if not self.label_needs_post(k, v)]
-        if plain:
-            sections.append(_section("labels", ["%s %s" % (k, v) for k, v in plain]))
+        if runtime.env:
+            env_lines = []
+            for key, value in runtime.env:
+                if is_shell_name(key):
+                    env_lines.append("export %s=%s" % (key, quote(value)))
+            if env_lines:
+                sections.append(_section("environment", env_lines, define_newline=True))
+        # The same body under both headers; one command a line (no value quoted spans lines).
+        body = _newline_defined(INDENT + _NEXT_LINE.join(self.runscript()) + "\n")
+        sections.append(_headed("%runscript", body))
+        sections.append(_headed("%startscript", body))
+        if plain_labels:
+            sections.append(_section("labels", plain_labels))
         return sections
 
-    def label_needs_post(self, key: str, value: str) -> bool:
-        """Labels %labels cannot carry: %post writes them into labels.json instead."""
+    def labels(self) -> Tuple[List[str], List[str]]:
+        """The final stage's labels: the %labels lines, and the %post lines of those %labels cannot
+        carry, which %post writes into labels.json instead."""
+        plain, post = [], []
+        labels = self.stage.runtime.labels
+        if not labels:
+            return plain, post
         base = (self.config or {}).get("Labels") or {}
-        return (
-            key in base  # %labels cannot override an inherited label (without build --force)
-            or not _PLAIN_LABEL_KEY.match(key)  # %..., #..., spaces: misread or dropped
-            or "{{" in value
-            or value != value.strip()  # Apptainer trims
-            or not value.isprintable()  # newlines, tabs, line separators
-        )
+        for key, value in labels:
+            if (key in base  # %labels cannot override an inherited label (without build --force)
+                    or not _PLAIN_LABEL_KEY.match(key)  # %..., #..., spaces: misread or dropped
+                    or "{{" in value
+                    or value != value.strip()  # Apptainer trims
+                    or not value.isprintable()):  # newlines, tabs, line separators
+                post.append("d2s_label %s %s" % (_json_word(key), _json_word(value)))
+            else:
+                plain.append("%s %s" % (key, value))
+        if any("d2s_json_text" in line for line in post):
+            post.insert(0, JSON_TEXT_HELPER)
+        return plain, post
 
-    def label_lines(self) -> List[str]:
-        runtime = self.stage.runtime
-        lines = []
-        for key, value in runtime.labels:
-            if self.label_needs_post(key, value):
-                lines.append("d2s_label %s %s" % (_json_word(key), _json_word(value)))
-        if any("d2s_json_text" in line for line in lines):
-            lines.insert(0, JSON_TEXT_HELPER)
-        return lines
-
-    def runscript(self) -> Optional[List[str]]:
+    def runscript(self) -> List[str]:
         runtime = self.stage.runtime
         lines = ["cd %s || exit 1" % quote(runtime.workdir or "/")]
         entrypoint = runtime.entrypoint.argv if runtime.entrypoint else None
@@ -572,10 +572,6 @@ def _line_word(piece: str) -> str:
     if word[:1] in "'\"":
         return word
     return "''" + word if has_deferred(piece) else "'" + piece + "'"
-
-
-def _config(ctx: Context, stage: Stage):
-    return base_config(stage.base.image, ctx)
 
 
 def _non_root(user) -> bool:
