@@ -38,6 +38,7 @@ from .ir import (
 )
 from .shell import NEWLINE_DEFINITION, needs_newline, quote, words
 from .passes.plan_copies import copy_lines, mount_lines
+from .passes.resolve_shell import DEFAULT_SHELL
 from .passes.scope import base_config, config_env, deferred_pieces, has_deferred, is_shell_name
 
 INDENT = "    "
@@ -191,7 +192,7 @@ class StageWriter:
         self.comment_start = comment_start
         # The last RUN's working directory and SHELL, quoted: most RUNs of a stage share them.
         self._workdir, self._cd = "/", "cd /"
-        self._shell, self._shell_words = (), ""
+        self._shell, self._shell_words = DEFAULT_SHELL, _DEFAULT_SHELL_WORDS
         # The helpers %post needs, noted by the instructions that use them.
         self.copies = self.as_user = self.mounts = False
 
@@ -302,43 +303,42 @@ class StageWriter:
         return ["mkdir -p %s" % path]
 
     def do_run(self, instruction: Run) -> List[str]:
-        if instruction.mounts:
-            self.mounts = True
-        if _non_root(instruction.user):
+        user, mounts = instruction.user, instruction.mounts
+        as_user = user and _non_root(user)
+        if as_user:
             self.as_user = True
+        if mounts:
+            self.mounts = True
         lines = []
         for path, content, mode in instruction.files:
             lines += _write_file(path, content, mode)
         workdir = instruction.workdir or "/"
         if workdir != self._workdir:
-            self._workdir, self._cd = workdir, "cd %s" % quote(workdir)
-        cd = self._cd
+            self._workdir, self._cd = workdir, "cd " + quote(workdir)
         command = instruction.command
         if isinstance(command, ExecForm):
             if not command.argv:
                 return lines
-            program = "exec %s" % words(command.argv)
-        elif "\n" in command.text:
-            script = "%s/run-%d" % (STAGING, instruction.span.line)
-            lines += _write_file(script, command.text)
-            program = 'exec %s "$(cat %s)"' % (self.shell_words(instruction.shell), script)
+            program = "exec " + words(command.argv)
         else:
-            program = "exec %s %s" % (self.shell_words(instruction.shell), quote(command.text))
+            shell = instruction.shell
+            if shell != self._shell:  # quoted again only when the SHELL differs from the last RUN's
+                self._shell, self._shell_words = shell, words(shell)
+            if "\n" in command.text:
+                script = "%s/run-%d" % (STAGING, instruction.span.line)
+                lines += _write_file(script, command.text)
+                program = 'exec %s "$(cat %s)"' % (self._shell_words, script)
+            else:
+                program = f"exec {self._shell_words} {quote(command.text)}"
         after = []
-        if instruction.mounts:
+        if mounts:
             before, after = mount_lines(self, instruction)
             lines += before
-        if _non_root(instruction.user):
-            lines.append("( %s && d2s_as %s %s )" % (cd, quote(instruction.user), quote(program)))
+        if as_user:
+            lines.append("( %s && d2s_as %s %s )" % (self._cd, quote(user), quote(program)))
         else:
-            lines.append("( %s && %s )" % (cd, program))
+            lines.append(f"( {self._cd} && {program} )")
         return lines + after if after else lines
-
-    def shell_words(self, shell: List[str]) -> str:
-        """``words(shell)``, quoted again only when the SHELL differs from the last RUN's."""
-        if shell != self._shell:
-            self._shell, self._shell_words = shell, words(shell)
-        return self._shell_words
 
     def do_copy(self, instruction: Copy) -> List[str]:
         if instruction.plan:
@@ -482,6 +482,7 @@ def _indent_lines(text: str) -> str:
 
 _NEXT_LINE = "\n" + INDENT
 _REMOVE_STAGING = "rm -rf %s" % STAGING  # %post's last line
+_DEFAULT_SHELL_WORDS = words(DEFAULT_SHELL)
 # The multi-line blocks %post holds in most stages, indented once when d2s loads.
 _PRE_INDENTED = {text: _indent_lines(text) for text in (
     POST_START, SOURCE_DOCKER_ENV, SAVE_BASE_COMMAND, COPY_HELPER, AS_USER_HELPER, MOUNT_HELPER, LABEL_HELPER,
