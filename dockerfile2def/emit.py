@@ -241,7 +241,7 @@ class StageWriter:
             body.append(f"{comment_start}{instruction.span.line} {first}")
             method = handlers.get(type(instruction), untranslated)
             if method is not None:  # (None: no %post lines)
-                body.extend(method(self, instruction))
+                method(self, instruction, body)
         if self.final:  # (every stage has its runtime once the passes ran)
             workdir = runtime.workdir
             if workdir and workdir != "/":
@@ -257,18 +257,22 @@ class StageWriter:
             parts.append(_section("setup", ["umask 022", 'R=%s' % ROOTFS] + self.setup))
         for stage_name, lines in self.files_from.items():
             parts.append(_section("files from %s" % stage_name, lines))
-        parts.append(_headed("%post", _newline_defined(self.prologue() + _body(body))))
+        body_text = _body(body)
+        post = self.prologue() + body_text
+        # The prologue's fixed blocks never use d2s_nl: only the base image's ENV there may.
+        if needs_newline(post if self.base_env else body_text):
+            post = INDENT + NEWLINE_DEFINITION + "\n" + post
+        parts.append(_headed("%post", post))
         if self.final:
             parts.extend(self.runtime_sections(plain_labels))
         return "\n".join(parts)
 
-    def untranslated(self, instruction: Instruction) -> List[str]:
+    # The handlers: each appends the instruction's %post lines to ``out`` (no list of its own).
+    def untranslated(self, instruction: Instruction, out: List[str]) -> None:
         self.ctx.warn("D2S001", "%s is not translated" % instruction.keyword, instruction.span.line,
                       instruction.span.column)
-        return []
 
-    def do_arg(self, instruction: Arg) -> List[str]:
-        lines = []
+    def do_arg(self, instruction: Arg, out: List[str]) -> None:
         for declaration in instruction.declarations:
             # An ENV of the same name wins over the ARG, in RUN's environment too.
             if declaration.value is not None and declaration.name not in self.env_set:
@@ -276,21 +280,18 @@ class StageWriter:
                     self.ctx.warn("D2S019", "ARG name %r is not a shell variable name; it is not set in %%post"
                                   % declaration.name, instruction.span.line, instruction.span.column)
                     continue
-                lines.append("export %s=%s" % (declaration.name, quote(declaration.value)))
-        return lines
+                out.append("export %s=%s" % (declaration.name, quote(declaration.value)))
 
-    def do_env(self, instruction: Env) -> List[str]:
-        lines = []
+    def do_env(self, instruction: Env, out: List[str]) -> None:
         for pair in instruction.pairs:
             self.env_set.add(pair.key)
             if not is_shell_name(pair.key):
                 self.ctx.warn("D2S019", "ENV name %r is not a shell variable name; it is not set in %%post"
                               % pair.key, instruction.span.line, instruction.span.column)
                 continue
-            lines.append("export %s=%s" % (pair.key, quote(pair.value)))
-        return lines
+            out.append("export %s=%s" % (pair.key, quote(pair.value)))
 
-    def do_workdir(self, instruction: Workdir) -> List[str]:
+    def do_workdir(self, instruction: Workdir, out: List[str]) -> None:
         path = quote(instruction.path)
         user = instruction.user
         if _non_root(user):
@@ -299,26 +300,26 @@ class StageWriter:
             else:  # Docker: the user's primary group, or root's group when it has none
                 owner = '"$(id -u %s 2>/dev/null || echo %s):$(id -g %s 2>/dev/null || echo 0)"' % (
                     quote(user), quote(user), quote(user))
-            return ["[ -d %s ] || { mkdir -p %s && chown %s %s; }" % (path, path, owner, path)]
-        return ["mkdir -p %s" % path]
+            out.append("[ -d %s ] || { mkdir -p %s && chown %s %s; }" % (path, path, owner, path))
+        else:
+            out.append("mkdir -p %s" % path)
 
-    def do_run(self, instruction: Run) -> List[str]:
+    def do_run(self, instruction: Run, out: List[str]) -> None:
         user, mounts = instruction.user, instruction.mounts
         as_user = user and _non_root(user)
         if as_user:
             self.as_user = True
         if mounts:
             self.mounts = True
-        lines = []
         for path, content, mode in instruction.files:
-            lines += _write_file(path, content, mode)
+            out += _write_file(path, content, mode)
         workdir = instruction.workdir or "/"
         if workdir != self._workdir:
             self._workdir, self._cd = workdir, "cd " + quote(workdir)
         command = instruction.command
         if isinstance(command, ExecForm):
             if not command.argv:
-                return lines
+                return
             program = "exec " + words(command.argv)
         else:
             shell = instruction.shell
@@ -326,34 +327,36 @@ class StageWriter:
                 self._shell, self._shell_words = shell, words(shell)
             if "\n" in command.text:
                 script = "%s/run-%d" % (STAGING, instruction.span.line)
-                lines += _write_file(script, command.text)
+                out += _write_file(script, command.text)
                 program = 'exec %s "$(cat %s)"' % (self._shell_words, script)
             else:
                 program = f"exec {self._shell_words} {quote(command.text)}"
-        after = []
+        after = None
         if mounts:
             before, after = mount_lines(self, instruction)
-            lines += before
+            out += before
         if as_user:
-            lines.append("( %s && d2s_as %s %s )" % (self._cd, quote(user), quote(program)))
+            out.append("( %s && d2s_as %s %s )" % (self._cd, quote(user), quote(program)))
         else:
-            lines.append(f"( {self._cd} && {program} )")
-        return lines + after if after else lines
+            out.append(f"( {self._cd} && {program} )")
+        if after:
+            out += after
 
-    def do_copy(self, instruction: Copy) -> List[str]:
+    def do_copy(self, instruction: Copy, out: List[str]) -> None:
         if instruction.plan:
             self.copies = True
-        return copy_lines(self, instruction)
+        out += copy_lines(self, instruction)
 
-    def do_cmd(self, instruction: Cmd) -> List[str]:
-        return ["# (see %runscript)"] if self.final else []
+    def do_cmd(self, instruction: Cmd, out: List[str]) -> None:
+        if self.final:
+            out.append("# (see %runscript)")
 
-    def do_entrypoint(self, instruction: Entrypoint) -> List[str]:
-        return ["# (see %runscript)"] if self.final else []
+    do_entrypoint = do_cmd  # the same note
 
-    def do_volume(self, instruction: Volume) -> List[str]:
+    def do_volume(self, instruction: Volume, out: List[str]) -> None:
         # Docker creates the volume folders; they also make good --bind targets.
-        return ["mkdir -p %s" % words(instruction.paths)] if instruction.paths else []
+        if instruction.paths:
+            out.append("mkdir -p %s" % words(instruction.paths))
 
     # -- runtime sections -----------------------------------------------------------------------
     def runtime_sections(self, plain_labels: List[str]) -> List[str]:
@@ -402,15 +405,11 @@ class StageWriter:
         cmd = runtime.cmd.argv if runtime.cmd else None
         if not runtime.base_known and entrypoint is None:
             # Only the image knows its base's ENTRYPOINT (saved in %post from Apptainer's runscript).
-            lines.append("OCI_ENTRYPOINT=''; OCI_CMD=''; . %s" % BASE_COMMAND)
-            if cmd is not None:
-                lines.append('[ "$#" -gt 0 ] || set -- %s' % words(cmd))
-                lines.append('eval "set -- $OCI_ENTRYPOINT \\"\\$@\\""')
-            else:
-                lines.append('if [ "$#" -gt 0 ]; then eval "set -- $OCI_ENTRYPOINT \\"\\$@\\""; '
-                             'else eval "set -- $OCI_ENTRYPOINT $OCI_CMD"; fi')
-            lines.append('[ "$#" -gt 0 ] || { echo "no command specified" >&2; exit 1; }')
-            lines.append('exec "$@"')
+            if cmd is None:  # the usual case: all but the cd line fixed, joined at import
+                lines.append(_BASE_COMMAND_RUN)
+                return lines
+            lines += [_LOAD_BASE_COMMAND, '[ "$#" -gt 0 ] || set -- %s' % words(cmd),
+                      'eval "set -- $OCI_ENTRYPOINT \\"\\$@\\""', _NO_COMMAND, 'exec "$@"']
             return lines
         if entrypoint:
             if cmd:
@@ -420,7 +419,7 @@ class StageWriter:
             if cmd:
                 lines.append('[ "$#" -gt 0 ] || set -- %s' % words(cmd))
             else:  # Docker refuses to run an image with neither, unless given a command
-                lines.append('[ "$#" -gt 0 ] || { echo "no command specified" >&2; exit 1; }')
+                lines.append(_NO_COMMAND)
             lines.append('exec "$@"')
         return lines
 
@@ -483,6 +482,15 @@ def _indent_lines(text: str) -> str:
 _NEXT_LINE = "\n" + INDENT
 _REMOVE_STAGING = "rm -rf %s" % STAGING  # %post's last line
 _DEFAULT_SHELL_WORDS = words(DEFAULT_SHELL)
+# Runscript lines (StageWriter.runscript); _BASE_COMMAND_RUN is several, joined as _body would.
+_LOAD_BASE_COMMAND = "OCI_ENTRYPOINT=''; OCI_CMD=''; . %s" % BASE_COMMAND
+_NO_COMMAND = '[ "$#" -gt 0 ] || { echo "no command specified" >&2; exit 1; }'
+_BASE_COMMAND_RUN = _NEXT_LINE.join([
+    _LOAD_BASE_COMMAND,
+    'if [ "$#" -gt 0 ]; then eval "set -- $OCI_ENTRYPOINT \\"\\$@\\""; else eval "set -- $OCI_ENTRYPOINT $OCI_CMD"; fi',
+    _NO_COMMAND,
+    'exec "$@"',
+])
 # The multi-line blocks %post holds in most stages, indented once when d2s loads.
 _PRE_INDENTED = {text: _indent_lines(text) for text in (
     POST_START, SOURCE_DOCKER_ENV, SAVE_BASE_COMMAND, COPY_HELPER, AS_USER_HELPER, MOUNT_HELPER, LABEL_HELPER,

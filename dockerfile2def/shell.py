@@ -30,19 +30,13 @@ def quote(value: str) -> str:
         return value
     if DEFERRED_OPEN in value:
         return _quote_deferred(value)
-    if "\n" in value:
-        return '"$d2s_nl"'.join(map(_single, value.split("\n")))
-    return _single(value)
-
-
-def _single(part: str) -> str:
-    if part == "":
-        return "''"
     # '"'"' rather than '\'': Apptainer's own shell reads %environment and keeps the backslash of \'.
-    text = part.replace("'", "'\"'\"'")
+    text = value.replace("'", "'\"'\"'")
     # '{''{' is the same two braces to the shell, but not a {{ placeholder to Apptainer.
     if "{{" in text:  # rare: skip the regex otherwise
         text = _PLACEHOLDER.sub("{''", text)
+    if "\n" in text:  # each newline between two single-quoted parts (no brace pair spans one)
+        text = text.replace("\n", "'\"$d2s_nl\"'")
     return "'" + text + "'"
 
 
