@@ -189,6 +189,9 @@ class StageWriter:
         base_env = config_env(self.config) if self.config else {}
         self.base_env = list(base_env.items())
         self.env_set = set(base_env)  # ENV names set so far, as we translate
+        # name -> (value, its export line) of the stage's last ENV of each name: %environment
+        # mostly repeats them, so the final stage's values are not quoted twice.
+        self.env_exports: Dict[str, tuple] = {}
         self.comment_start = comment_start
         # The last RUN's working directory and SHELL, quoted: most RUNs of a stage share them.
         self._workdir, self._cd = "/", "cd /"
@@ -289,7 +292,9 @@ class StageWriter:
                 self.ctx.warn("D2S019", "ENV name %r is not a shell variable name; it is not set in %%post"
                               % pair.key, instruction.span.line, instruction.span.column)
                 continue
-            out.append("export %s=%s" % (pair.key, quote(pair.value)))
+            line = "export %s=%s" % (pair.key, quote(pair.value))
+            out.append(line)
+            self.env_exports[pair.key] = (pair.value, line)
 
     def do_workdir(self, instruction: Workdir, out: List[str]) -> None:
         path = quote(instruction.path)
@@ -364,8 +369,12 @@ class StageWriter:
         sections = []
         if runtime.env:
             env_lines = []
+            exports = self.env_exports
             for key, value in runtime.env:
-                if is_shell_name(key):
+                export = exports.get(key)
+                if export is not None and export[0] == value:
+                    env_lines.append(export[1])
+                elif is_shell_name(key):
                     env_lines.append("export %s=%s" % (key, quote(value)))
             if env_lines:
                 sections.append(_section("environment", env_lines, define_newline=True))
