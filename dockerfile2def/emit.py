@@ -316,8 +316,9 @@ class StageWriter:
             self.as_user = True
         if mounts:
             self.mounts = True
-        for path, content, mode in instruction.files:
-            out += _write_file(path, content, mode)
+        if instruction.files:  # (RUN heredocs: rare)
+            for path, content, mode in instruction.files:
+                out += _write_file(path, content, mode)
         workdir = instruction.workdir or "/"
         if workdir != self._workdir:
             self._workdir, self._cd = workdir, "cd " + quote(workdir)
@@ -597,4 +598,5 @@ def _non_root(user) -> bool:
 
 
 def _base_name(path: str) -> str:
-    return one_line(os.path.basename(path) or path)
+    # os.path.basename's own work, without its Python-level calls (a path is a str)
+    return one_line(os.fspath(path).rpartition("/")[2] or path)

@@ -9,7 +9,7 @@ once the shell reads it.
 
 import re
 
-from .passes.scope import DEFERRED_OPEN, deferred_pieces
+from .passes.scope import DEFERRED, DEFERRED_OPEN
 
 # A word the shell reads as itself needs no quoting: these characters, not starting with % (a section
 # line). The check maps each of them to "a" and every other byte to " " (str and bytes methods in C: a
@@ -37,11 +37,20 @@ def quote(value: str) -> str:
         text = _PLACEHOLDER.sub("{''", text)
     if "\n" in text:  # each newline between two single-quoted parts (no brace pair spans one)
         text = text.replace("\n", "'\"$d2s_nl\"'")
-    return "'" + text + "'"
+    return f"'{text}'"
 
 
 def _quote_deferred(value: str) -> str:
-    return "".join('"${%s}"' % text if marker else quote(text) for marker, text in deferred_pieces(value))
+    # The pieces deferred_pieces yields, from one C call: DEFERRED.split gives the text before the
+    # first marker, then each marker's name and modifier (or None) and the text after it.
+    pieces = DEFERRED.split(value)
+    out = [quote(pieces[0])] if pieces[0] else []
+    for index in range(1, len(pieces), 3):
+        name, modifier, text = pieces[index:index + 3]
+        out.append('"${%s%s}"' % (name, modifier or ""))
+        if text:
+            out.append(quote(text))
+    return "".join(out)
 
 
 def words(argv) -> str:
