@@ -86,16 +86,19 @@ def _dependencies(named, stage: Stage, parent: Optional[Stage], references, ctx:
     return needed
 
 
-def _flatten(parents: dict, stage: Stage, done: dict, shared: set) -> Stage:
+def _flatten(parents: dict, stage: Stage, done: dict, emitted: set, replays: dict) -> Stage:
     if stage.index in done:
         return done[stage.index]
     parent = parents[stage.index]
     if parent is not None:
-        parent = _flatten(parents, parent, done, shared)
+        parent = _flatten(parents, parent, done, emitted, replays)
         # The passes rewrite nodes in place, so a replayed stage gets copies of its parent's nodes --
-        # unless the parent is emitted nowhere else: then they move (deepcopy was a tenth of convert).
+        # unless no one else needs them: the parent is emitted nowhere and this is the last stage to
+        # replay it (``replays``: how many are left). Then they move (deepcopy was a tenth of convert).
         # records.deep_copy is copy.deepcopy without its dispatch and keep-alive list for the top list.
-        replayed = deep_copy(parent.instructions) if parent.index in shared else parent.instructions
+        replays[parent.index] -= 1
+        shared = parent.index in emitted or replays[parent.index]
+        replayed = deep_copy(parent.instructions) if shared else parent.instructions
         # The stage's own FROM line on its parent's image: a new node, cheaper than a deep copy of the
         # parent's FROM with most of its fields then overwritten
         own, inherited = stage.base, parent.base
@@ -141,15 +144,13 @@ def select_stages(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
             if found is not None:
                 referenced.add(found.index)
     emitted = {i for i in needed if i == target.index or i in referenced}
-    # Stages whose nodes must stay their own when replayed: emitted ones, and bases of several stages.
-    children = {}
+    replays = {}  # stage index -> how many needed stages are built FROM it
     for parent in parents.values():
         if parent is not None:
-            children[parent.index] = children.get(parent.index, 0) + 1
-    shared = emitted | {i for i, count in children.items() if count > 1}
+            replays[parent.index] = replays.get(parent.index, 0) + 1
     done = {}
     for index in sorted(needed):
-        _flatten(parents, needed[index], done, shared)
+        _flatten(parents, needed[index], done, emitted, replays)
     dockerfile.stages = [
         done[i] for i in sorted(needed) if i in emitted
     ]
