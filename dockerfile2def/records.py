@@ -5,10 +5,13 @@ Importing ``dataclasses`` (and ``inspect`` with it) and generating the methods o
 each `d2s convert` and `d2s check` a dozen milliseconds at start-up, so d2s's records (the IR, the
 diagnostics, the conversion context, d2s check's findings and definition pieces) derive from these.
 Each class lists its own fields in ``__slots__``, in constructor order; ``_fields`` holds all of
-them, inherited ones first, as a dataclass orders them.
+them, inherited ones first, as a dataclass orders them. The constructor takes them all, in that
+order, and keeps a value it is given as it is (a default may stand for ``None``): a deep copy is
+made by calling it with the copied values.
 """
 
-from typing import Tuple
+from operator import attrgetter
+from typing import Callable, Tuple
 
 # Values a deep copy shares instead of copying: plain immutable types, and every Frozen class.
 _SHARED = {str, int, bool, type(None)}
@@ -26,6 +29,7 @@ class Record:
         super().__init_subclass__(**kwargs)
         cls._fields = cls.__mro__[1]._fields + tuple(cls.__dict__.get("__slots__", ()))
         cls.__match_args__ = cls._fields
+        cls._field_values = _values_getter(cls._fields)
 
     def __eq__(self, other):
         if other.__class__ is self.__class__:
@@ -37,22 +41,35 @@ class Record:
                            ", ".join("%s=%r" % (name, getattr(self, name)) for name in self._fields))
 
     def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self._fields)
+        return self.__class__._field_values(self)  # read on the class: a function there would bind to self
 
     def __deepcopy__(self, memo):
         # copy.deepcopy's generic path (__reduce_ex__, then rebuilding) was most of what replaying a
         # parent stage cost (passes/select_stages.py); fields holding immutable values are shared,
         # and lists and records (the rest of the IR) are copied by _deep_copy without copy.deepcopy's
         # dispatch, which cost more than the copying itself for the mostly empty lists of a node.
+        # The copy is the constructor's (one call; a setattr per field cost a third more), so it is
+        # in the memo only once made: a record cannot hold itself (the IR is a tree).
         cls = self.__class__
-        new = cls.__new__(cls)
-        memo[id(self)] = new
-        for name in cls._fields:
-            value = getattr(self, name)
+        values = []
+        for value in cls._field_values(self):
             if value.__class__ not in _SHARED:
-                value = _deep_copy(value, memo)
-            object.__setattr__(new, name, value)
+                # An empty list (most of a node's lists) is copied here, not through the memo: two
+                # nodes sharing one would get a list each, which nothing adds to in place of the other.
+                value = [] if value.__class__ is list and not value else _deep_copy(value, memo)
+            values.append(value)
+        new = memo[id(self)] = cls(*values)
         return new
+
+
+def _values_getter(fields: Tuple[str, ...]) -> Callable[["Record"], tuple]:
+    """A function giving a record's field values as a tuple: operator.attrgetter (one C call) for
+    two fields or more; it gives the value itself for one."""
+    if len(fields) > 1:
+        return attrgetter(*fields)
+    if fields:
+        return lambda record, name=fields[0]: (getattr(record, name),)
+    return lambda record: ()
 
 
 def deep_copy(value):

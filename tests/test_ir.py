@@ -221,6 +221,23 @@ def test_trees_copy_and_pickle_to_equal_trees(copier):
     assert copier(ir.Span(1, 2, 3)) == ir.Span(1, 2, 3)
 
 
+def test_record_constructors_take_every_field_in_order():
+    # records.Record.__deepcopy__ makes a copy by calling the class with the copied field values.
+    import inspect
+
+    from dockerfile2def import check, deffile  # noqa: F401 (their records too)
+    from dockerfile2def.records import Frozen, Record
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    for cls in subclasses(Record):
+        if cls is not Frozen:
+            assert tuple(inspect.signature(cls.__init__).parameters)[1:] == cls._fields, cls
+
+
 def test_convert_path_imports_neither_dataclasses_nor_hashlib():
     # Start-up cost of `d2s convert`: dataclasses pulls in inspect, hashlib initialises OpenSSL.
     code = ("import sys, dockerfile2def.ir, dockerfile2def.errors, dockerfile2def.conversion, dockerfile2def.emit, "
