@@ -89,9 +89,13 @@ _STAGE_NAMES = None
 
 
 def _downloads_folder(ctx: Context) -> str:
-    from ..download import FOLDER
+    global _DOWNLOADS
+    if _DOWNLOADS is None:  # download.FOLDER, imported at first use (an import statement per call cost more)
+        from ..download import FOLDER as _DOWNLOADS
+    return os.path.join(ctx.context_dir, _DOWNLOADS)
 
-    return os.path.join(ctx.context_dir, FOLDER)
+
+_DOWNLOADS = None
 
 
 def _downloads(dockerfile: Dockerfile, ctx: Context) -> bool:
@@ -182,7 +186,7 @@ def _plan(copy: Copy, ctx: Context, local: "_LocalSources", stages: _StageRefs) 
         if source_flag is not None and source_flag.value:
             plan.append(_from_stage(stages, source_flag.value, source, staged))
             continue
-        if _URL.match(source) or _GIT.match(source):
+        if (":" in source or "@" in source) and (_URL.match(source) or _GIT.match(source)):  # each has one
             if not add:
                 kind = "a git ref" if _GIT.match(source) else "a URL"
                 raise ctx.error("source can't be %s for COPY" % kind, line, copy.span.column)
@@ -224,7 +228,7 @@ def _plan_mounts(run: Run, ctx: Context, local: "_LocalSources", stages: _StageR
                             run.span.column)
         # The same resolution as COPY: inside the context, symlinks followed there, .dockerignore applied.
         clean = posixpath.normpath("/" + source).lstrip("/") or "."
-        if not os.path.lexists(os.path.join(ctx.context_dir, clean)):
+        if not os.path.lexists(ctx.context_dir + "/" + clean):  # (as in _context_sources)
             ctx.warn("D2S023", "RUN --mount source %s is not in the build context %s; the build fails unless it is "
                      "there then" % (source, ctx.context_dir), run.span.line, run.span.column)
             mount.source = StagedSource("context", clean, staged, posixpath.basename(clean) or ".")
@@ -318,7 +322,8 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, local: 
         raise ctx.error("%s needs a build context to read %s from" % (copy.keyword, source), copy.span.line,
                         copy.span.column)
     clean = posixpath.normpath("/" + source).lstrip("/") or "."
-    if not _WILDCARD.search(source) and not os.path.lexists(os.path.join(ctx.context_dir, clean)):
+    # (clean is relative and not empty: context_dir + "/" + clean names what os.path.join's path names)
+    if not _WILDCARD.search(source) and not os.path.lexists(ctx.context_dir + "/" + clean):
         # Docker fails the build here; the file may yet be made before the image is built.
         ctx.warn("D2S023", "%s source %s is not in the build context %s; the build fails unless it is there then"
                  % (copy.keyword, source, ctx.context_dir), copy.span.line, copy.span.column)
