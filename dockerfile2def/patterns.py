@@ -743,7 +743,8 @@ def find_ignore_file(context_dir: Optional[str], dockerfile_path: Optional[str] 
         if os.path.isfile(specific):
             return specific
     if context_dir:
-        general = os.path.join(context_dir, ".dockerignore")
+        # os.path.join's path, without its call
+        general = context_dir + (".dockerignore" if context_dir.endswith("/") else "/.dockerignore")
         if os.path.isfile(general):
             return general
     return None

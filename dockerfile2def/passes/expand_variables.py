@@ -27,7 +27,8 @@ from ..ir import (
     Volume,
     Workdir,
 )
-from .expansion import expand_word, expand_words
+from ..expand import ExpansionError, process_word
+from .expansion import expand_words, expansion_error
 from .scope import Scope, base_config
 
 # Usable without declaration (and left out of the image), when given as --build-arg.
@@ -53,10 +54,14 @@ def _expand_stage(dockerfile: Dockerfile, stage: Stage, ctx: Context) -> None:
 
     def word(raw):
         # Made once per stage: ``instruction`` is the loop's below, where errors are placed. ``scope``
-        # is read in place: ARG and ENV changes apply after the instruction.
+        # is read in place: ARG and ENV changes apply after the instruction. What expand_word does,
+        # with no call for the words with nothing to expand (most words).
         if "$" not in raw and "'" not in raw and '"' not in raw and escape not in raw:
-            return raw  # nothing to expand (most words): what process_word would return, two calls sooner
-        return expand_word(raw, scope, dockerfile, instruction, ctx)
+            return raw  # what process_word would return
+        try:
+            return process_word(raw, scope, escape)
+        except ExpansionError as err:
+            raise expansion_error(err, raw, instruction, ctx)
 
     for instruction in stage.instructions:
         expand = _EXPANDERS.get(instruction.__class__)

@@ -7,7 +7,8 @@ from ..expand import ExpansionError, process_word, process_words
 from ..ir import Dockerfile, Instruction
 
 
-def _fail(err: ExpansionError, word: str, instruction: Instruction, ctx: Context):
+def expansion_error(err: ExpansionError, word: str, instruction: Instruction, ctx: Context):
+    """The error to raise for ``err``, placed at ``word`` in the instruction's line."""
     at = instruction.original.find(word) if word else -1
     column = instruction.span.column + (at if at >= 0 else 0) + getattr(err, "offset", 0)
     return ctx.error("%s (in %r)" % (err, word), instruction.span.line, column)
@@ -21,7 +22,7 @@ def expand_word(word: str, env: Mapping[str, str], dockerfile: Dockerfile, instr
     try:
         return process_word(word, env, escape)
     except ExpansionError as err:
-        raise _fail(err, word, instruction, ctx)
+        raise expansion_error(err, word, instruction, ctx)
 
 
 def expand_words(text: str, env: Mapping[str, str], dockerfile: Dockerfile, instruction: Instruction,
@@ -29,4 +30,4 @@ def expand_words(text: str, env: Mapping[str, str], dockerfile: Dockerfile, inst
     try:
         return process_words(text, env, dockerfile.escape)
     except ExpansionError as err:
-        raise _fail(err, text, instruction, ctx)
+        raise expansion_error(err, text, instruction, ctx)

@@ -7,7 +7,7 @@ platform ARGs); a --build-arg overrides a default. Stage-level ARGs are handled 
 import functools
 import os
 import re
-from typing import Tuple
+from typing import Dict
 
 from ..conversion import Context
 from ..ir import Dockerfile
@@ -30,11 +30,12 @@ def _machine() -> str:
 
 def platform_args() -> dict:
     """The automatic platform ARGs, for a build on this machine (Apptainer builds natively)."""
-    return dict(_platform_values())
+    return _platform_values().copy()  # (a dict's copy costs less than a dict made from pairs)
 
 
 @functools.lru_cache(maxsize=None)  # the machine's: worked out once per process, as platform.machine() is
-def _platform_values() -> Tuple[Tuple[str, str], ...]:
+def _platform_values() -> Dict[str, str]:
+    """The values platform_args copies (this dict is never handed out)."""
     machine = _machine().lower()
     arch = _ARCH.get(machine, machine)
     variant = "v7" if arch == "arm" else ""
@@ -45,7 +46,7 @@ def _platform_values() -> Tuple[Tuple[str, str], ...]:
         values[prefix + "OS"] = "linux"
         values[prefix + "ARCH"] = arch
         values[prefix + "VARIANT"] = variant
-    return tuple(values.items())
+    return values
 
 
 def resolve_global_args(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
@@ -67,7 +68,9 @@ def resolve_global_args(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
             else:
                 scope.pop(name, None)
     dockerfile.global_scope = scope
-    unset = [d.name for arg in dockerfile.global_args for d in arg.declarations if d.value is None]
+    # (most Dockerfiles have no global ARG: no comprehension to run)
+    unset = [d.name for arg in dockerfile.global_args for d in arg.declarations if d.value is None] \
+        if dockerfile.global_args else None
     for stage in dockerfile.stages:
         base = stage.base
         image = expand_word(base.image, scope, dockerfile, base, ctx)

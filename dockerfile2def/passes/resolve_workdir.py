@@ -18,8 +18,8 @@ def normalize(path: str) -> str:
         return path
     if path.startswith(DEFERRED_OPEN):
         return posixpath.normpath(path)
-    path = posixpath.normpath("/" + path.lstrip("/"))
-    return "/" + path.lstrip("/")
+    # One leading "/" in, one out (normpath keeps a leading "//", which POSIX leaves undefined)
+    return posixpath.normpath("/" + path.lstrip("/"))
 
 
 def is_absolute(path: str) -> bool:
@@ -34,7 +34,9 @@ def resolve_against(workdir: str, path: str) -> str:
     A trailing slash (or a final ``.``) means a directory and is kept as a trailing slash.
     """
     directory = path.endswith(("/", "/.", "/..")) or path == "." or path == ".."
-    joined = path if path.startswith(("/", DEFERRED_OPEN)) else posixpath.join(workdir, path)  # is_absolute
+    # is_absolute, else under the workdir: posixpath.join's path but for a "//" after a workdir "/",
+    # which normalize takes out
+    joined = path if path.startswith(("/", DEFERRED_OPEN)) else workdir + "/" + path
     resolved = normalize(joined)
     if directory and resolved != "/":
         resolved += "/"
