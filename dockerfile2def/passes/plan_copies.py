@@ -48,7 +48,8 @@ def plan_copies(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                 instruction.plan = _plan(instruction, ctx, local, stages)
             elif kind is Run and instruction.mounts:  # most RUNs mount nothing
                 _plan_mounts(instruction, ctx, local, stages)
-    dockerfile.image_stages = sorted(stages.images.items(), key=lambda kv: kv[1])
+    if stages.images:  # (most conversions copy from no image: no sort to call)
+        dockerfile.image_stages = sorted(stages.images.items(), key=lambda kv: kv[1])
     return dockerfile
 
 
@@ -92,7 +93,8 @@ def _downloads_folder(ctx: Context) -> str:
     global _DOWNLOADS
     if _DOWNLOADS is None:  # download.FOLDER, imported at first use (an import statement per call cost more)
         from ..download import FOLDER as _DOWNLOADS
-    return os.path.join(ctx.context_dir, _DOWNLOADS)
+    folder = ctx.context_dir  # + a relative name: os.path.join's path, without its call
+    return folder + _DOWNLOADS if folder.endswith("/") else folder + "/" + _DOWNLOADS
 
 
 _DOWNLOADS = None
@@ -162,7 +164,6 @@ def _ignore_matcher(ctx: Context, rules: list):
 
 def _plan(copy: Copy, ctx: Context, local: "_LocalSources", stages: _StageRefs) -> List[StagedSource]:
     line = copy.span.line
-    base = "%s/%d" % (STAGING, line)
     plan = []
     add = copy.keyword == "ADD"
     heredocs = {h.name: h for h in copy.heredocs} if copy.heredocs else None  # most COPYs have none
@@ -174,7 +175,7 @@ def _plan(copy: Copy, ctx: Context, local: "_LocalSources", stages: _StageRefs) 
                 "When using %s with more than one source file, the destination must be a directory and end with a /"
                 % copy.keyword, line, copy.span.column)
     for n, source in enumerate(sources):
-        staged = "%s/%d" % (base, n)
+        staged = "%s/%d/%d" % (STAGING, line, n)
         heredoc = _heredoc_for(source, heredocs) if heredocs else None
         if heredoc is not None:
             body = "".join(line.lstrip("\t") for line in heredoc.body.splitlines(True)) if heredoc.chomp \
