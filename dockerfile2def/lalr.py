@@ -52,6 +52,17 @@ class Token(str):
     def __repr__(self) -> str:
         return "Token(%r, %s)" % (self.type, str.__repr__(self))
 
+    # What Parser.parse reads of a token, named as on the re.Match objects it takes with matches=True.
+    @property
+    def lastgroup(self) -> str:
+        return self.type
+
+    def start(self) -> int:
+        return self.start_pos
+
+    def end(self) -> int:
+        return self.start_pos + len(self)
+
 
 class ParseError(ValueError):
     """Text the grammar does not accept, at an offset of the parsed text."""
@@ -130,7 +141,8 @@ def compile_tables(lark_parser) -> dict:
         "starts": {str(name): (table.start_states[name], table.end_states[name]) for name in table.start_states},
         "actions": actions,
         "rules": rule_rows,
-        # Terminals no rule keeps (separators): the parser makes no token for them.
+        # Terminals no rule keeps (separators). The parser needs no list of them: the rules that
+        # hold one leave it out of their children.
         "dropped": sorted(str(t.name) for t in lark_parser.terminals if str(t.name) not in kept_terminals),
         "lexers": lexers,
         "lexer_of_state": lexer_of_state,
@@ -179,6 +191,27 @@ class _Lexer:
             pos = found.end()
         return None, None
 
+    def match(self, text: str, pos: int):
+        """The match of the token at ``pos`` (a lexer that retypes and skips nothing), or None."""
+        for regex in self.regexes:
+            found = regex.match(text, pos)
+            if found:
+                return found
+        return None
+
+    def token(self, text: str, pos: int) -> Token:
+        """The Token at ``pos``, ignored terminals skipped; at the end of the text, one of type END."""
+        kind, found = self.next(text, pos)
+        token = str.__new__(Token, found.group() if found else "")
+        if found:
+            token.type = kind
+            token.start_pos = found.start()
+        else:
+            token.type = END
+            token.start_pos = len(text)
+        token._text = text
+        return token
+
 
 class Parser:
     """Parses text with compiled tables, calling ``transformer``'s methods as Lark would.
@@ -208,8 +241,7 @@ class Parser:
         self._lexer_of_state = [0] * count
         for state, index in tables["lexer_of_state"].items():
             self._lexer_of_state[state] = index
-        # Per state, filled on first use: the match method of its regex when the lexer is one plain
-        # regex (the fast path), else its _Lexer.
+        # Per state, filled on first use: the function reading a token at an offset (see _scanner).
         self.scanners: list = [None] * count
         self.rules = [self._reducer(row, transformer) for row in tables["rules"]]
         # The reductions by a start rule that stands for its one child (`?start: a | b`): on the
@@ -217,7 +249,6 @@ class Parser:
         self.finishing = frozenset(~i for i, (name, inlined, size, include, expand1, origin)
                                    in enumerate(tables["rules"])
                                    if origin in self.starts and size == 1 and include is None and expand1)
-        self.dropped = frozenset(tables["dropped"])
 
     @staticmethod
     def _reducer(row, transformer):
@@ -243,56 +274,43 @@ class Parser:
         return size, include, expand1 and callback is not None, callback, origin
 
     def _scanner(self, state: int):
+        """The state's lexer as one call ``scanner(text, pos)``: the token's match (None when no
+        terminal matches), or in Token mode a Token. One kind of call keeps parse's loop free of a
+        test per token."""
         lexer = self._lexers[self._lexer_of_state[state]].compile()
-        plain = len(lexer.regexes) == 1 and not lexer.unless and not lexer.ignore
-        scanner = self.scanners[state] = lexer.regexes[0].match if plain else lexer
+        if not self.matches:
+            scanner = lexer.token
+        elif len(lexer.regexes) == 1:
+            scanner = lexer.regexes[0].match  # the fast path: one C call a token
+        else:
+            scanner = lexer.match
+        self.scanners[state] = scanner
         return scanner
 
     def parse(self, text: str, start: str = "start"):
         state, end_state = self.starts[start]
-        actions, scanners, rules, dropped = self.actions, self.scanners, self.rules, self.dropped
-        finishing = self.finishing
+        actions, scanners, rules, finishing = self.actions, self.scanners, self.rules, self.finishing
         states = [state]
         values: list = []
-        push_state, push_value = states.append, values.append
         pos, end = 0, len(text)
-        new = str.__new__
-        matches = self.matches
-        found = None
         try:
             while True:
-                # The next token, read by the lexer of the current state (Lark's contextual lexer).
+                # The next token, read by the lexer of the current state (Lark's contextual lexer): a
+                # match, or a Token that answers to the same calls (see _scanner). A separator's token
+                # is pushed like any other: the rules that hold it drop it (their include), unread.
                 if pos < end:
-                    scanner = scanners[state] or self._scanner(state)
-                    if scanner.__class__ is _Lexer:
-                        kind, found = scanner.next(text, pos)
-                        pos = end if kind is None else found.start()  # past the ignored text
-                    else:
-                        found = scanner(text, pos)
-                        if found is None:
-                            raise ParseError("no terminal matches %r here" % text[pos:pos + 20], pos)
-                        kind = found.lastgroup
-                else:
-                    kind = None
-                if kind is None:
-                    kind, token = END, None
-                elif kind in dropped:  # a separator: its place on the stack is all it needs
-                    token = None
+                    found = (scanners[state] or self._scanner(state))(text, pos)
+                    if found is None:
+                        raise ParseError("no terminal matches %r here" % text[pos:pos + 20], pos)
+                    kind = found.lastgroup
                     pos = found.end()
                 else:
-                    if matches:
-                        token = found
-                    else:
-                        token = new(Token, found.group())
-                        token.type = kind
-                        token.start_pos = pos
-                        token._text = text
-                    pos = found.end()
+                    kind = END
                 # Shift it, after the reductions it completes. (An action missing from the table
                 # raises KeyError: the token is unexpected here.)
                 action = actions[state][kind]
                 while action < 0:
-                    if action in finishing and kind is END and len(states) == 2:
+                    if kind is END and action in finishing and len(states) == 2:
                         return values[0]
                     size, include, expand1, callback, origin = rules[~action]
                     if size:
@@ -318,11 +336,11 @@ class Parser:
                     state = actions[states[-1]][origin]
                     if state == end_state and kind is END:
                         return value
-                    push_state(state)
-                    push_value(value)
+                    states.append(state)
+                    values.append(value)
                     action = actions[state][kind]
-                push_state(action)
-                push_value(token)
+                states.append(action)
+                values.append(found)
                 state = action
         except KeyError:
             if kind not in actions[state]:
