@@ -213,6 +213,44 @@ class _Lexer:
         return token
 
 
+# -- the children a rule keeps -----------------------------------------------------------------------
+# A rule's include lists the children its callback gets, in order: (index, whether it is a spliced
+# rule's list). A spliced list is the stack's own (made by its reduction, nothing else holds it),
+# so it can be taken, or extended, instead of copied into a new list.
+
+def _selector(include):
+    def select(children):
+        kept = []
+        for i, inline in include:
+            if inline:
+                kept.extend(children[i])
+            else:
+                kept.append(children[i])
+        return kept
+    return select
+
+
+def _first_then_spliced(children):  # `flag: FLAG_START _flag_plus`, `arg: ARG _tail`, ...
+    spliced = children[1]
+    spliced.insert(0, children[0])
+    return spliced
+
+
+def _spliced(children):  # `pairs: _words`
+    return children[0]
+
+
+def _spliced_then_third(children):  # left recursion, `_x_star: _x_star _SEP item`
+    spliced = children[0]
+    spliced.append(children[2])
+    return spliced
+
+
+# The shapes most reductions have (a function call costs less than _selector's loop).
+_SELECTORS = {((0, False), (1, True)): _first_then_spliced, ((0, True),): _spliced,
+              ((0, True), (2, False)): _spliced_then_third}
+
+
 class Parser:
     """Parses text with compiled tables, calling ``transformer``'s methods as Lark would.
 
@@ -252,7 +290,8 @@ class Parser:
 
     @staticmethod
     def _reducer(row, transformer):
-        """(size, include, expand1, callback or None to splice, origin) for one rule."""
+        """(size, selector of the children or None for all, expand1, callback or None to splice,
+        origin) for one rule."""
         name, inlined, size, include, expand1, origin = row
         if inlined:
             callback = None
@@ -271,7 +310,8 @@ class Parser:
                         raise ValueError("the transformer has no method for rule %s" % name)
                 else:
                     raise ValueError("the transformer has no method for rule %s" % name)
-        return size, include, expand1 and callback is not None, callback, origin
+        select = None if include is None else _SELECTORS.get(include) or _selector(include)
+        return size, select, expand1 and callback is not None, callback, origin
 
     def _scanner(self, state: int):
         """The state's lexer as one call ``scanner(text, pos)``: the token's match (None when no
@@ -312,21 +352,15 @@ class Parser:
                 while action < 0:
                     if kind is END and action in finishing and len(states) == 2:
                         return values[0]
-                    size, include, expand1, callback, origin = rules[~action]
+                    size, select, expand1, callback, origin = rules[~action]
                     if size:
                         children = values[-size:]
                         del values[-size:]
                         del states[-size:]
                     else:
                         children = []
-                    if include is not None:
-                        kept = []
-                        for i, inline in include:
-                            if inline:
-                                kept.extend(children[i])
-                            else:
-                                kept.append(children[i])
-                        children = kept
+                    if select is not None:
+                        children = select(children)
                     if callback is None:
                         value = children
                     elif expand1 and len(children) == 1:
