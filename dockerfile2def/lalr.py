@@ -282,11 +282,13 @@ class Parser:
         # Per state, filled on first use: the function reading a token at an offset (see _scanner).
         self.scanners: list = [None] * count
         self.rules = [self._reducer(row, transformer) for row in tables["rules"]]
-        # The reductions by a start rule that stands for its one child (`?start: a | b`): on the
-        # last token, with only that child on the stack, the parse is over and the child is the result.
-        self.finishing = frozenset(~i for i, (name, inlined, size, include, expand1, origin)
-                                   in enumerate(tables["rules"])
-                                   if origin in self.starts and size == 1 and include is None and expand1)
+        # The states whose last action is a reduction by a start rule that stands for its one child
+        # (`?start: a | b`): reaching one at the end with only that child on the stack, the parse
+        # is over and the child is the result. (A child shifted as a token is reduced as any rule.)
+        finishing = frozenset(~i for i, (name, inlined, size, include, expand1, origin)
+                              in enumerate(tables["rules"])
+                              if origin in self.starts and size == 1 and include is None and expand1)
+        self.finished = frozenset(state for state, row in tables["actions"].items() if row.get(END) in finishing)
 
     @staticmethod
     def _reducer(row, transformer):
@@ -329,7 +331,7 @@ class Parser:
 
     def parse(self, text: str, start: str = "start"):
         state, end_state = self.starts[start]
-        actions, scanners, rules, finishing = self.actions, self.scanners, self.rules, self.finishing
+        actions, scanners, rules, finished = self.actions, self.scanners, self.rules, self.finished
         states = [state]
         values: list = []
         pos, end = 0, len(text)
@@ -350,8 +352,6 @@ class Parser:
                 # raises KeyError: the token is unexpected here.)
                 action = actions[state][kind]
                 while action < 0:
-                    if kind is END and action in finishing and len(states) == 2:
-                        return values[0]
                     size, select, expand1, callback, origin = rules[~action]
                     if size:
                         children = values[-size:]
@@ -368,7 +368,7 @@ class Parser:
                     else:
                         value = callback(children)
                     state = actions[states[-1]][origin]
-                    if state == end_state and kind is END:
+                    if kind is END and (state == end_state or state in finished and len(states) == 1):
                         return value
                     states.append(state)
                     values.append(value)
