@@ -292,7 +292,7 @@ class Parser:
 
     @staticmethod
     def _reducer(row, transformer):
-        """(size, selector of the children or None for all, expand1, callback or None to splice,
+        """(-size, selector of the children or None for all, expand1, callback or None to splice,
         origin) for one rule."""
         name, inlined, size, include, expand1, origin = row
         if inlined:
@@ -313,7 +313,7 @@ class Parser:
                 else:
                     raise ValueError("the transformer has no method for rule %s" % name)
         select = None if include is None else _SELECTORS.get(include) or _selector(include)
-        return size, select, expand1 and callback is not None, callback, origin
+        return -size, select, expand1 and callback is not None, callback, origin
 
     def _scanner(self, state: int):
         """The state's lexer as one call ``scanner(text, pos)``: the token's match (None when no
@@ -352,11 +352,11 @@ class Parser:
                 # raises KeyError: the token is unexpected here.)
                 action = actions[state][kind]
                 while action < 0:
-                    size, select, expand1, callback, origin = rules[~action]
-                    if size:
-                        children = values[-size:]
-                        del values[-size:]
-                        del states[-size:]
+                    cut, select, expand1, callback, origin = rules[~action]  # cut: minus the size
+                    if cut:
+                        children = values[cut:]
+                        del values[cut:]
+                        del states[cut:]
                     else:
                         children = []
                     if select is not None:
