@@ -247,9 +247,11 @@ class _Source:
             while continued and index < count:
                 body = lines[index]
                 index += 1
-                stripped = body.lstrip()
-                if not stripped or stripped[0] == "#":
-                    continue  # comment and blank lines inside a continuation are skipped
+                # Most lines hold no "#" and are not blank: no stripped copy is made of them.
+                if "#" in body or body.isspace() or not body:
+                    stripped = body.lstrip()
+                    if not stripped or stripped[0] == "#":
+                        continue  # comment and blank lines inside a continuation are skipped
                 end = body.rstrip(" \t")  # not empty: the line is not blank
                 continued = end[-1] == escape and end[-2:-1] != escape
                 parts.append(end[:-1] if continued else body)
