@@ -289,6 +289,7 @@ class Parser:
                               in enumerate(tables["rules"])
                               if origin in self.starts and size == 1 and include is None and expand1)
         self.finished = frozenset(state for state, row in tables["actions"].items() if row.get(END) in finishing)
+        self._loop = (self.actions, self.scanners, self.rules, self.finished)  # what parse reads, in one load
 
     @staticmethod
     def _reducer(row, transformer):
@@ -331,7 +332,7 @@ class Parser:
 
     def parse(self, text: str, start: str = "start"):
         state, end_state = self.starts[start]
-        actions, scanners, rules, finished = self.actions, self.scanners, self.rules, self.finished
+        actions, scanners, rules, finished = self._loop
         states = [state]
         values: list = []
         pos, end = 0, len(text)
