@@ -243,8 +243,7 @@ class _Source:
             # works that out only if a position past the first piece is asked for).
             head_length, column = len(end) - 1, 1 + len(body) - len(token)
             parts = [end[:-1]]
-            continued = True
-            while continued and index < count:
+            while index < count:
                 body = lines[index]
                 index += 1
                 # Most lines hold no "#" and are not blank: no stripped copy is made of them.
@@ -253,8 +252,10 @@ class _Source:
                     if not stripped or stripped[0] == "#":
                         continue  # comment and blank lines inside a continuation are skipped
                 end = body.rstrip(" \t")  # not empty: the line is not blank
-                continued = end[-1] == escape and end[-2:-1] != escape
-                parts.append(end[:-1] if continued else body)
+                if end[-1] != escape or end[-2:-1] == escape:
+                    parts.append(body)  # the last piece
+                    break
+                parts.append(end[:-1])
             self.index = index
             return LogicalLine("".join(parts), number, index, head_length, column, None, self)
         self.index = index
