@@ -228,7 +228,7 @@ def _plan_mounts(run: Run, ctx: Context, local: "_LocalSources", stages: _StageR
             raise ctx.error("RUN --mount needs a build context to read %s from" % source, run.span.line,
                             run.span.column)
         # The same resolution as COPY: inside the context, symlinks followed there, .dockerignore applied.
-        clean = posixpath.normpath("/" + source).lstrip("/") or "."
+        clean = _clean_path(source)
         if not os.path.lexists(ctx.context_dir + "/" + clean):  # (as in _context_sources)
             ctx.warn("D2S023", "RUN --mount source %s is not in the build context %s; the build fails unless it is "
                      "there then" % (source, ctx.context_dir), run.span.line, run.span.column)
@@ -322,7 +322,7 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, local: 
     if not ctx.context_dir:
         raise ctx.error("%s needs a build context to read %s from" % (copy.keyword, source), copy.span.line,
                         copy.span.column)
-    clean = posixpath.normpath("/" + source).lstrip("/") or "."
+    clean = _clean_path(source)
     # (clean is relative and not empty: context_dir + "/" + clean names what os.path.join's path names)
     if not _WILDCARD.search(source) and not os.path.lexists(ctx.context_dir + "/" + clean):
         # Docker fails the build here; the file may yet be made before the image is built.
@@ -360,6 +360,16 @@ def _context_sources(copy: Copy, source: str, staged: str, ctx: Context, local: 
             leave_out=_outputs_below(ctx, entry.path) if entry.is_dir else [],
         ))
     return items
+
+
+def _clean_path(source: str) -> str:
+    """A source's path relative to the context root, clamped to it: normpath("/" + source) less its
+    leading "/" ("." for the root)."""
+    path = "/" + source
+    if "//" in path or "/." in path or path.endswith("/"):
+        path = posixpath.normpath(path)
+    # (else nothing for normpath, a Python function, to take out)
+    return path.lstrip("/") or "."
 
 
 def _outputs_below(ctx: Context, folder: str) -> List[str]:

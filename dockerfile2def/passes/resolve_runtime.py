@@ -5,8 +5,6 @@ unless CMD was set earlier in the same stage. Shell forms are frozen with the sh
 that instruction (``[SHELL..., "text"]``), exactly as Docker bakes them into the image config.
 """
 
-from typing import Optional
-
 from ..conversion import Context
 from ..ir import Cmd, Command, Dockerfile, Entrypoint, Env, ExecForm, Label, Maintainer, Runtime, ShellForm
 from .scope import base_config, config_env
@@ -21,10 +19,6 @@ def frozen(command: Command, shell) -> ExecForm:
     if isinstance(command, ShellForm):
         return ExecForm(list(shell) + [command.text])
     return ExecForm(list(command.argv))
-
-
-def _config_command(value) -> Optional[ExecForm]:
-    return None if value is None else ExecForm(list(value))
 
 
 def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
@@ -42,12 +36,11 @@ def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                 stage.base.span.column,
             )
         config = config or {}
-        runtime = Runtime(
-            entrypoint=_config_command(config.get("Entrypoint")),
-            cmd=_config_command(config.get("Cmd")),
-            workdir=config.get("WorkingDir") or "/",
-            user=config.get("User") or None,
-        )
+        entrypoint, cmd = config.get("Entrypoint"), config.get("Cmd")
+        # (entrypoint, cmd, workdir, user: by position, cheaper than by keyword)
+        runtime = Runtime(None if entrypoint is None else ExecForm(list(entrypoint)),
+                          None if cmd is None else ExecForm(list(cmd)),
+                          config.get("WorkingDir") or "/", config.get("User") or None)
         env = config_env(config)
         labels = {}
         cmd_set_here = False

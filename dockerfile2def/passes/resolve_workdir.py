@@ -19,7 +19,11 @@ def normalize(path: str) -> str:
     if path.startswith(DEFERRED_OPEN):
         return posixpath.normpath(path)
     # One leading "/" in, one out (normpath keeps a leading "//", which POSIX leaves undefined)
-    return posixpath.normpath("/" + path.lstrip("/"))
+    # (and normpath drops trailing ones)
+    path = "/" + path.strip("/")
+    if "//" in path or "/." in path:
+        return posixpath.normpath(path)
+    return path  # no empty, "." or ".." part to take out: normpath (a Python function) would return it as is
 
 
 def is_absolute(path: str) -> bool:
