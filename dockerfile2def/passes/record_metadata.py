@@ -29,8 +29,8 @@ def record_metadata(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         labels = {}
         warned_user = False
         if stage.base.platform:
-            ctx.warn("D2S009", "FROM --platform=%s: build on a %s machine or pass --arch to apptainer build"
-                     % (stage.base.platform, stage.base.platform), stage.base.span.line, stage.base.span.column)
+            ctx.warn("D2S009", f"FROM --platform={stage.base.platform}: build on a {stage.base.platform} machine or "
+                     "pass --arch to apptainer build", stage.base.span.line, stage.base.span.column)
         for instruction in stage.instructions:
             kind = instruction.__class__
             if kind not in _RECORDED:
@@ -45,12 +45,12 @@ def record_metadata(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
             line, column = instruction.span.line, instruction.span.column
             if kind is Expose:
                 labels["org.d2s.expose"] = " ".join(instruction.ports)
-                ctx.warn("D2S004", "EXPOSE %s: Apptainer shares the host network; ports are not published"
-                         % " ".join(instruction.ports), line, column)
+                ctx.warn("D2S004", f"EXPOSE {labels['org.d2s.expose']}: Apptainer shares the host network; ports "
+                         "are not published", line, column)
             elif kind is Volume:
                 labels["org.d2s.volume"] = " ".join(instruction.paths)
-                ctx.warn("D2S005", "VOLUME %s: no volume is created; bind a host folder with --bind"
-                         % " ".join(instruction.paths), line, column)
+                ctx.warn("D2S005", f"VOLUME {labels['org.d2s.volume']}: no volume is created; bind a host folder "
+                         "with --bind", line, column)
             elif kind is Healthcheck:
                 labels["org.d2s.healthcheck"] = (
                     "NONE" if instruction.kind == "NONE" else _command_text(instruction.command))
@@ -58,8 +58,8 @@ def record_metadata(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                          line, column)
             elif kind is StopSignal:
                 labels["org.d2s.stopsignal"] = instruction.signal
-                ctx.warn("D2S007", "STOPSIGNAL %s: use 'apptainer instance stop --signal %s'"
-                         % (instruction.signal, instruction.signal), line, column)
+                ctx.warn("D2S007", f"STOPSIGNAL {instruction.signal}: use 'apptainer instance stop --signal "
+                         f"{instruction.signal}'", line, column)
             elif kind is Onbuild:
                 trigger = instruction.original.split(None, 1)[1] if " " in instruction.original else ""
                 previous = labels.get("org.d2s.onbuild")
@@ -78,7 +78,7 @@ def record_metadata(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
                     runtime.labels.append((key, value))
                 if _non_root(runtime.user):
                     where = _last_user(stage)
-                    ctx.warn("D2S003", "USER %s: Apptainer runs the container as the calling user" % runtime.user,
+                    ctx.warn("D2S003", f"USER {runtime.user}: Apptainer runs the container as the calling user",
                              where.span.line if where else stage.base.span.line,
                              where.span.column if where else stage.base.span.column)
     return dockerfile

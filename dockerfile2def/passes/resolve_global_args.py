@@ -76,7 +76,9 @@ def resolve_global_args(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
         image = expand_word(base.image, scope, dockerfile, base, ctx)
         needed = []  # unset ARGs the image names ("$" tested first: most images name no variable)
         if unset and "$" in base.image:
-            needed = [name for name in unset if re.search(r"\$\{?%s\b" % re.escape(name), base.image)]
+            # (the substring test spares a pattern made and compiled per name the image does not hold)
+            needed = [name for name in unset
+                      if name in base.image and re.search(r"\$\{?%s\b" % re.escape(name), base.image)]
         if needed and (not image or image.startswith((":", "/", "@")) or image.endswith((":", "/", "@"))
                        or "//" in image or ":@" in image):
             # Docker needs --build-arg here too; Apptainer takes it at build time as a template variable.

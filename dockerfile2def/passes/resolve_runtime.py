@@ -30,8 +30,8 @@ def resolve_runtime(dockerfile: Dockerfile, ctx: Context) -> Dockerfile:
             warned.add(stage.base.image)
             ctx.warn(
                 "D2S002",
-                "base image %s: its config could not be read (offline, or registry unreachable); WORKDIR is "
-                "taken as /, its ENV and ENTRYPOINT/CMD are resolved inside the image" % stage.base.image,
+                f"base image {stage.base.image}: its config could not be read (offline, or registry unreachable); "
+                "WORKDIR is taken as /, its ENV and ENTRYPOINT/CMD are resolved inside the image",
                 stage.base.span.line,
                 stage.base.span.column,
             )

@@ -12,7 +12,6 @@ from ..conversion import Context
 # ``${V%.*}``): see expand.py, which makes them.
 DEFERRED_OPEN = "\0"
 DEFERRED_CLOSE = "\0"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def is_shell_name(name: str) -> bool:
@@ -101,7 +100,7 @@ class Scope:
         if value is None:
             value = self.args.get(key)
         if value is None:
-            if self.deferred and _NAME.match(key):
+            if self.deferred and key.isascii() and key.isidentifier():  # is_shell_name, without a call
                 return DEFERRED_OPEN + key + DEFERRED_CLOSE
             return default
         return value

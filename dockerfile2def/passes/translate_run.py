@@ -70,17 +70,17 @@ def _mounts(run: Run, ctx: Context) -> None:
         if kind in ("bind", "cache", "tmpfs"):
             run.mounts.append(Mount(kind, where, options))
         if kind == "cache":
-            ctx.warn("D2S010", "RUN --mount=%s: %s is an empty folder during this RUN; nothing is cached between "
-                     "builds" % (value, where), run.span.line, run.span.column)
+            ctx.warn("D2S010", f"RUN --mount={value}: {where} is an empty folder during this RUN; nothing is "
+                     "cached between builds", run.span.line, run.span.column)
         elif kind == "bind":
-            ctx.warn("D2S010", "RUN --mount=%s: %s holds a copy of the files during this RUN (read-only is not "
-                     "enforced; writes are discarded)" % (value, where), run.span.line, run.span.column)
+            ctx.warn("D2S010", f"RUN --mount={value}: {where} holds a copy of the files during this RUN "
+                     "(read-only is not enforced; writes are discarded)", run.span.line, run.span.column)
         elif kind == "secret":
-            ctx.warn("D2S010", "RUN --mount=%s: the secret is not available in %%post; bind it with "
-                     "'apptainer build --bind FILE:%s' (the folder must exist)" % (value, where),
+            ctx.warn("D2S010", f"RUN --mount={value}: the secret is not available in %post; bind it with "
+                     f"'apptainer build --bind FILE:{where}' (the folder must exist)",
                      run.span.line, run.span.column)
         elif kind == "ssh":
-            ctx.warn("D2S010", "RUN --mount=%s: no SSH agent is available in %%post" % value,
+            ctx.warn("D2S010", f"RUN --mount={value}: no SSH agent is available in %post",
                      run.span.line, run.span.column)
         elif kind != "tmpfs":
             raise ctx.error("unsupported mount type %r" % kind, run.span.line, run.span.column)
