@@ -410,38 +410,52 @@ def copy_lines(writer, copy: Copy) -> List[str]:
     quote = shell.quote  # (an import statement here cost every COPY about a microsecond)
 
     post = []
-    chown = copy.flag("chown")
-    chmod = copy.flag("chmod")
+    chown = chmod = link = None
+    for flag in copy.flags:  # (most COPYs have none: no Instruction.flag call per name)
+        if flag.name == "chown":
+            chown = flag
+        elif flag.name == "chmod":
+            chmod = flag
+        elif flag.name == "link":
+            link = flag
+    # Quoted once for every source: the owner, the mode and (without --parents) the destination.
+    owner = _owner(chown.value) if chown is not None and chown.value else None
+    mode = quote(chmod.value) if chmod is not None and chmod.value else None
+    destination = quote(copy.destination)
     for item in copy.plan:
         staged = quote(item.staged.rstrip("/"))
-        if item.kind == "context":
-            writer.setup.extend(_setup_context(item))
-        elif item.kind == "stage":
+        kind = item.kind
+        if kind == "context":
+            writer.setup += _setup_context(item)
+        elif kind == "stage":
             writer.files_from.setdefault(item.stage, []).append(
                 "%s %s" % (_files_word(item.source), _files_word(item.staged)))
-        elif item.kind == "url":
-            writer.setup.extend(_setup_url(item))
-        elif item.kind == "download":
-            writer.setup.extend(_setup_download(item))
-        elif item.kind == "git":
-            writer.setup.extend(_setup_git(item))
-        elif item.kind == "heredoc":
+        elif kind == "url":
+            writer.setup += _setup_url(item)
+        elif kind == "download":
+            writer.setup += _setup_download(item)
+        elif kind == "git":
+            writer.setup += _setup_git(item)
+        elif kind == "heredoc":
             from ..emit import _write_file
 
-            post.extend(_write_file(item.staged, item.body, item.mode))
-        if chown is not None and chown.value:
-            post.append("chown -R %s %s" % (_owner(chown.value), staged))
-        elif item.kind != "stage" and not item.extract:
+            post += _write_file(item.staged, item.body, item.mode)
+        if owner is not None:
+            post.append("chown -R %s %s" % (owner, staged))
+        elif kind != "stage" and not item.extract:
             # Files from the context are owned by root in Docker (COPY --from keeps its owners).
             post.append("chown -R 0:0 %s" % staged)
-        if chmod is not None and chmod.value:
-            post.append("chmod -R %s %s" % (quote(chmod.value), staged))
-        destination = copy.destination
+        if mode is not None:
+            post.append("chmod -R %s %s" % (mode, staged))
         if item.parents:
-            destination = destination.rstrip("/") + "/" + item.parents + "/"
-        owner = " " + _owner(chown.value) if chown is not None and chown.value else ""
-        post.append("d2s_copy %s %s %s%s" % (staged, quote(destination), quote(item.name), owner))
-    if copy.flag("link") is not None:
+            into = quote(copy.destination.rstrip("/") + "/" + item.parents + "/")
+        else:
+            into = destination
+        if owner is None:
+            post.append("d2s_copy %s %s %s" % (staged, into, quote(item.name)))
+        else:
+            post.append("d2s_copy %s %s %s %s" % (staged, into, quote(item.name), owner))
+    if link is not None:
         writer.ctx.warn("D2S012", "--link has no Apptainer equivalent; the files are copied the same way",
                         copy.span.line, copy.span.column)
     if copy.destination.startswith(("/tmp/", "/var/tmp/")) or copy.destination in ("/tmp", "/var/tmp"):
@@ -487,6 +501,10 @@ def _owner(value: str) -> str:
 
 
 def _files_word(path: str) -> str:
+    # The usual path, printable ASCII with no space or '"', has no character of _FILES_QUOTED (ASCII's
+    # other blanks are control characters): str tests in C cost less than the regex's call.
+    if " " not in path and '"' not in path and path.isascii() and path.isprintable():
+        return path
     if _FILES_QUOTED.search(path):
         return '"%s"' % path
     return path
@@ -499,12 +517,12 @@ def _setup_context(item: StagedSource) -> List[str]:
     source = quote(item.source or ".")
     if item.extract:
         return ["mkdir -p %s && tar -xf %s -C %s" % (target, source, target)]
-    if not item.directory:
-        return ["mkdir -p %s && cp -a -H %s %s" % (quote_parent(target), source, target)]
+    if not item.directory:  # (quote_parent's text, without its call)
+        return ['mkdir -p "$(dirname %s)" && cp -a -H %s %s' % (target, source, target)]
     if item.entries is None:
         lines = ["mkdir -p %s && cp -a -H %s/. %s/" % (target, source, target)]
-        # d2s's own outputs (the .def, the image) are not the project's files
-        lines += ['rm -rf %s/%s' % (target, quote(relative)) for relative in item.leave_out]
+        if item.leave_out:  # d2s's own outputs (the .def, the image) are not the project's files
+            lines += ['rm -rf %s/%s' % (target, quote(relative)) for relative in item.leave_out]
         return lines
     if not item.entries:
         return ["mkdir -p %s" % target]
