@@ -35,7 +35,7 @@ from .ir import (
     Volume,
     Workdir,
 )
-from .shell import NEWLINE_DEFINITION, needs_newline, quote, words
+from .shell import NEWLINE_DEFINITION, NEWLINE_WORD, quote, words
 from .passes.plan_copies import copy_lines, mount_lines
 from .passes.resolve_shell import DEFAULT_SHELL
 from .passes.scope import base_config, config_env, deferred_pieces, has_deferred, is_shell_name
@@ -251,7 +251,7 @@ class StageWriter:
             workdir = runtime.workdir
             if workdir and workdir != "/":
                 body += ["# The runtime working directory must exist (Docker creates it).", "mkdir -p %s" % quote(workdir)]
-            plain_labels, post_labels = self.labels()
+            plain_labels, post_labels = self.labels() if runtime.labels else ((), ())
             if post_labels:
                 body += ["# Labels %labels cannot set (inherited keys, or text Apptainer would misread).",
                          LABEL_HELPER] + post_labels
@@ -265,7 +265,7 @@ class StageWriter:
         body_text = _body(body)
         post = self.prologue() + body_text
         # The prologue's fixed blocks never use d2s_nl: only the base image's ENV there may.
-        if needs_newline(post if self.base_env else body_text):
+        if NEWLINE_WORD in (post if self.base_env else body_text):
             post = INDENT + NEWLINE_DEFINITION + "\n" + post
         parts.append(_headed("%post", post))
         if self.final:
@@ -281,7 +281,7 @@ class StageWriter:
         for declaration in instruction.declarations:
             # An ENV of the same name wins over the ARG, in RUN's environment too.
             if declaration.value is not None and declaration.name not in self.env_set:
-                if not is_shell_name(declaration.name):
+                if not (declaration.name.isascii() and declaration.name.isidentifier()):  # (is_shell_name)
                     self.ctx.warn("D2S019", "ARG name %r is not a shell variable name; it is not set in %%post"
                                   % declaration.name, instruction.span.line, instruction.span.column)
                     continue
@@ -290,7 +290,7 @@ class StageWriter:
     def do_env(self, instruction: Env, out: List[str]) -> None:
         for pair in instruction.pairs:
             self.env_set.add(pair.key)
-            if not is_shell_name(pair.key):
+            if not (pair.key.isascii() and pair.key.isidentifier()):  # (is_shell_name, inline)
                 self.ctx.warn("D2S019", "ENV name %r is not a shell variable name; it is not set in %%post"
                               % pair.key, instruction.span.line, instruction.span.column)
                 continue
@@ -513,7 +513,7 @@ _PRE_INDENTED = {text: _indent_lines(text) for text in (
 
 def _newline_defined(body: str) -> str:
     """``body``, preceded by the definition of d2s_nl when it uses it."""
-    if needs_newline(body):
+    if NEWLINE_WORD in body:  # (shell.needs_newline's test, without its call)
         return INDENT + NEWLINE_DEFINITION + "\n" + body
     return body
 
@@ -603,4 +603,5 @@ def _non_root(user) -> bool:
 
 def _base_name(path: str) -> str:
     # os.path.basename's own work, without its Python-level calls (a path is a str)
-    return one_line(os.fspath(path).rpartition("/")[2] or path)
+    name = os.fspath(path).rpartition("/")[2] or path
+    return name if name.isprintable() else one_line(name)  # (one_line's own quick test)

@@ -59,10 +59,11 @@ def words(argv) -> str:
 
 # Defines d2s_nl (a newline) for scripts whose quoted values may contain one.
 NEWLINE_DEFINITION = "d2s_nl=\"$(printf '\\nx')\"; d2s_nl=\"${d2s_nl%x}\""
+NEWLINE_WORD = '"$d2s_nl"'  # a newline in a quoted value (emit tests a text for it inline)
 
 
 def needs_newline(text: str) -> bool:
-    return '"$d2s_nl"' in text
+    return NEWLINE_WORD in text
 
 
 def label_text(value: str) -> str:
