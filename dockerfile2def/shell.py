@@ -33,7 +33,7 @@ def quote(value: str) -> str:
     # '"'"' rather than '\'': Apptainer's own shell reads %environment and keeps the backslash of \'.
     text = value.replace("'", "'\"'\"'")
     # '{''{' is the same two braces to the shell, but not a {{ placeholder to Apptainer.
-    if "{{" in text:  # rare: skip the regex otherwise
+    if "{" in text and "{{" in text:  # rare: skip the regex otherwise (a memchr for "{" first: cheaper)
         text = _PLACEHOLDER.sub("{''", text)
     if "\n" in text:  # each newline between two single-quoted parts (no brace pair spans one)
         text = text.replace("\n", "'\"$d2s_nl\"'")
