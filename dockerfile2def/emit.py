@@ -172,7 +172,7 @@ def emit(dockerfile: Dockerfile, ctx: Context) -> str:
     comment_start = "# %s:" % _base_name(ctx.path)  # the comment above every instruction
     for stage in dockerfile.stages:
         # (positional: keywords cost the call about a fifth more; the parameters say what they are)
-        chunks.append(StageWriter(dockerfile, stage, names, ctx, stage is final, multi, comment_start).render())
+        chunks += StageWriter(dockerfile, stage, names, ctx, stage is final, multi, comment_start).render()
     return "\n".join(chunks)
 
 
@@ -237,7 +237,8 @@ class StageWriter:
             pieces.append(_PRE_INDENTED[MOUNT_HELPER])
         return "".join(pieces)
 
-    def render(self) -> str:
+    def render(self) -> List[str]:
+        """The stage's text, in parts to join with newlines (emit joins every stage's at once)."""
         runtime = self.stage.runtime
         body = []  # %post after the prologue: each instruction's comment and translation in turn
         comment_start, handlers, untranslated = self.comment_start, _HANDLERS, StageWriter.untranslated
@@ -264,18 +265,18 @@ class StageWriter:
         parts = [self.header(), ""]
         if self.setup:
             # %setup runs with the build's umask 002; Docker's folders are 755.
-            parts.append(_section("setup", ["umask 022", 'R=%s' % ROOTFS] + self.setup))
+            parts += _section("setup", ["umask 022", 'R=%s' % ROOTFS] + self.setup)
         for stage_name, lines in self.files_from.items():
-            parts.append(_section("files from %s" % stage_name, lines))
+            parts += _section("files from %s" % stage_name, lines)
         body_text = _body(body)
         post = self.prologue() + body_text
         # The prologue's fixed blocks never use d2s_nl: only the base image's ENV there may.
         if NEWLINE_WORD in (post if self.base_env else body_text):
             post = INDENT + NEWLINE_DEFINITION + "\n" + post
-        parts.append(_headed("%post", post))
+        parts += _headed("%post", post)
         if self.final:
-            parts.extend(self.runtime_sections(plain_labels))
-        return "\n".join(parts)
+            parts += self.runtime_sections(plain_labels)
+        return parts
 
     # The handlers: each appends the instruction's %post lines to ``out`` (no list of its own).
     def untranslated(self, instruction: Instruction, out: List[str]) -> None:
@@ -385,13 +386,13 @@ class StageWriter:
                 elif is_shell_name(key):
                     env_lines.append("export %s=%s" % (key, quote(value)))
             if env_lines:
-                sections.append(_section("environment", env_lines, define_newline=True))
+                sections += _section("environment", env_lines, define_newline=True)
         # The same body under both headers; one command a line (no value quoted spans lines).
         body = _newline_defined(INDENT + _NEXT_LINE.join(self.runscript()) + "\n")
-        sections.append(_headed("%runscript", body))
-        sections.append(_headed("%startscript", body))
+        sections += _headed("%runscript", body)
+        sections += _headed("%startscript", body)
         if plain_labels:
-            sections.append(_section("labels", plain_labels))
+            sections += _section("labels", plain_labels)
         return sections
 
     def labels(self) -> Tuple[List[str], List[str]]:
@@ -466,9 +467,9 @@ _LONG_SECTION = 14000
 _PRINTF_BYTES = 4096
 
 
-def _section(name: str, lines: List[str], define_newline: bool = False) -> str:
-    """The section ``%name`` with these lines (a line may hold several), indented; ``define_newline``:
-    first define d2s_nl if the lines use it."""
+def _section(name: str, lines: List[str], define_newline: bool = False) -> List[str]:
+    """The section ``%name`` with these lines (a line may hold several), indented, as _headed's parts;
+    ``define_newline``: first define d2s_nl if the lines use it."""
     body = _body(lines)
     if define_newline:
         body = _newline_defined(body)
@@ -483,7 +484,7 @@ def _body(lines: List[str]) -> str:
     # for empty lines, or indenting with replace, cost several times more than the joins and the
     # memchr here.)
     if all(lines) and "\n" not in "".join(lines):
-        return INDENT + _NEXT_LINE.join(lines) + "\n"
+        return f"{INDENT}{_NEXT_LINE.join(lines)}\n"  # (one copy of the text; two + would make two)
     return "".join(map(_indented, lines))
 
 
@@ -523,12 +524,13 @@ def _newline_defined(body: str) -> str:
     return body
 
 
-def _headed(header: str, body: str) -> str:
-    """The section with this ``%...`` line and body, cut in pieces if over Apptainer's window."""
-    text = header + "\n" + body
-    if len(text) > _LONG_SECTION and _over_window(header, body):
-        return _cut_section(text[:-1].split("\n"), text.isascii())
-    return text
+def _headed(header: str, body: str) -> List[str]:
+    """The section with this ``%...`` line and body, cut in pieces if over Apptainer's window; as parts
+    of the text emit joins with newlines (the header and the body, not copied into one string here)."""
+    if len(header) + len(body) >= _LONG_SECTION and _over_window(header, body):
+        text = header + "\n" + body
+        return [_cut_section(text[:-1].split("\n"), text.isascii())]
+    return [header, body]
 
 
 def _over_window(header: str, body: str) -> bool:
