@@ -193,9 +193,12 @@ class StageWriter:
         self.setup: List[str] = []
         self.files_from: Dict[str, List[str]] = {}
         self.config = base_config(stage.base.image, ctx)  # the base image's, looked up once per stage
-        base_env = config_env(self.config) if self.config else {}
-        self.base_env = list(base_env.items())
-        self.env_set = set(base_env)  # ENV names set so far, as we translate
+        if self.config:
+            base_env = config_env(self.config)
+            self.base_env = list(base_env.items())
+            self.env_set = set(base_env)  # ENV names set so far, as we translate
+        else:  # (an unknown base, or scratch: no base ENV)
+            self.base_env, self.env_set = [], set()
         # name -> (value, its export line) of the stage's last ENV of each name: %environment
         # mostly repeats them, so the final stage's values are not quoted twice.
         self.env_exports: Dict[str, tuple] = {}
@@ -388,9 +391,11 @@ class StageWriter:
             if env_lines:
                 sections += _section("environment", env_lines, define_newline=True)
         # The same body under both headers; one command a line (no value quoted spans lines).
-        body = _newline_defined(INDENT + _NEXT_LINE.join(self.runscript()) + "\n")
-        sections += _headed("%runscript", body)
-        sections += _headed("%startscript", body)
+        body = _newline_defined(f"{INDENT}{_NEXT_LINE.join(self.runscript())}\n")
+        if len(body) < _LONG_SECTION - len("%startscript"):  # the usual size: no _headed calls to cut nothing
+            sections += ("%runscript", body, "%startscript", body)
+        else:
+            sections += _headed("%runscript", body) + _headed("%startscript", body)
         if plain_labels:
             sections += _section("labels", plain_labels)
         return sections
