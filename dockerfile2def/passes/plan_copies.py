@@ -429,7 +429,7 @@ def copy_lines(writer, copy: Copy) -> List[str]:
             writer.setup += _setup_context(item)
         elif kind == "stage":
             writer.files_from.setdefault(item.stage, []).append(
-                "%s %s" % (_files_word(item.source), _files_word(item.staged)))
+                f"{_files_word(item.source)} {_files_word(item.staged)}")
         elif kind == "url":
             writer.setup += _setup_url(item)
         elif kind == "download":
@@ -444,7 +444,7 @@ def copy_lines(writer, copy: Copy) -> List[str]:
             post.append("chown -R %s %s" % (owner, staged))
         elif kind != "stage" and not item.extract:
             # Files from the context are owned by root in Docker (COPY --from keeps its owners).
-            post.append("chown -R 0:0 %s" % staged)
+            post.append(f"chown -R 0:0 {staged}")  # (f-strings: cheaper than % on the usual lines)
         if mode is not None:
             post.append("chmod -R %s %s" % (mode, staged))
         if item.parents:
@@ -452,7 +452,7 @@ def copy_lines(writer, copy: Copy) -> List[str]:
         else:
             into = destination
         if owner is None:
-            post.append("d2s_copy %s %s %s" % (staged, into, quote(item.name)))
+            post.append(f"d2s_copy {staged} {into} {quote(item.name)}")
         else:
             post.append("d2s_copy %s %s %s %s" % (staged, into, quote(item.name), owner))
     if link is not None:
@@ -481,8 +481,8 @@ def mount_lines(writer, run: Run):
             else:
                 writer.files_from.setdefault(source.stage, []).append(
                     "%s %s" % (_files_word(source.source), _files_word(source.staged)))
-            before.append("d2s_mount %s %s" % (quote(source.staged.rstrip("/")), target))
-        after.insert(0, "d2s_unmount %s" % target)
+            before.append(f"d2s_mount {quote(source.staged.rstrip('/'))} {target}")
+        after.insert(0, f"d2s_unmount {target}")
     return before, after
 
 
@@ -513,14 +513,14 @@ def _files_word(path: str) -> str:
 def _setup_context(item: StagedSource) -> List[str]:
     quote = shell.quote
 
-    target = '"$R"%s' % quote(item.staged)
+    target = f'"$R"{quote(item.staged)}'
     source = quote(item.source or ".")
     if item.extract:
         return ["mkdir -p %s && tar -xf %s -C %s" % (target, source, target)]
     if not item.directory:  # (quote_parent's text, without its call)
-        return ['mkdir -p "$(dirname %s)" && cp -a -H %s %s' % (target, source, target)]
+        return [f'mkdir -p "$(dirname {target})" && cp -a -H {source} {target}']
     if item.entries is None:
-        lines = ["mkdir -p %s && cp -a -H %s/. %s/" % (target, source, target)]
+        lines = [f"mkdir -p {target} && cp -a -H {source}/. {target}/"]
         if item.leave_out:  # d2s's own outputs (the .def, the image) are not the project's files
             lines += ['rm -rf %s/%s' % (target, quote(relative)) for relative in item.leave_out]
         return lines
