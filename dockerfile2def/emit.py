@@ -145,17 +145,18 @@ _LABEL_KEY_TABLE = bytes(ord("a") if byte in _LABEL_KEY_CHARS else ord(" ") for 
 
 def stage_names(dockerfile: Dockerfile) -> Dict[int, str]:
     """Apptainer stage names: the Dockerfile's (lowercased) or ``stage-N``, never colliding."""
-    taken = {s.name for s in dockerfile.stages if s.name}
+    # Each name read from the stage's FROM once (Stage.name is a property: a call a read). A None
+    # among the names taken changes nothing: no candidate is None.
+    given = [stage.base.stage_name for stage in dockerfile.stages]
+    taken = set(given)
     names = {}
-    for stage in dockerfile.stages:
-        if stage.name:
-            names[stage.index] = stage.name
-            continue
-        candidate = "stage-%d" % stage.index
-        while candidate in taken:
-            candidate += "-d2s"
-        taken.add(candidate)
-        names[stage.index] = candidate
+    for stage, name in zip(dockerfile.stages, given):
+        if not name:
+            name = "stage-%d" % stage.index
+            while name in taken:
+                name += "-d2s"
+            taken.add(name)
+        names[stage.index] = name
     return names
 
 
