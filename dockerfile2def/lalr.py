@@ -20,8 +20,9 @@ nothing more to hand over (d2s's Dockerfile transformer reads those).
 import re
 from typing import Dict, List, Optional
 
-FORMAT = 2  # of the tables compile_tables writes; part of the cache key (generated.py)
-PARTS = frozenset(("format", "starts", "actions", "rules", "lexers", "lexer_of_state", "dropped"))  # of the tables
+FORMAT = 4  # of the tables compile_tables writes; part of the cache key (generated.py). (3 named an
+# unreleased layout that cache folders on development machines may still hold.)
+PARTS = frozenset(("format", "starts", "actions", "rules", "lexers", "lexer_of_state"))  # of the tables
 END = "$END"
 
 
@@ -90,7 +91,6 @@ def compile_tables(lark_parser) -> dict:
     rules = list(lark_parser.rules)
     rule_index = {rule: i for i, rule in enumerate(rules)}
     rule_rows = []
-    kept_terminals = set()
     for rule in rules:
         opts = rule.options
         if options.maybe_placeholders and opts.empty_indices and any(opts.empty_indices):
@@ -99,8 +99,6 @@ def compile_tables(lark_parser) -> dict:
         for i, symbol in enumerate(rule.expansion):
             if opts.keep_all_tokens or not (symbol.is_term and symbol.filter_out):
                 include.append((i, not symbol.is_term and symbol.name.startswith("_")))
-                if symbol.is_term:
-                    kept_terminals.add(str(symbol.name))
         plain = len(include) == len(rule.expansion) and not any(inline for _, inline in include)
         name = rule.alias or opts.template_source or rule.origin.name
         rule_rows.append((
@@ -141,9 +139,6 @@ def compile_tables(lark_parser) -> dict:
         "starts": {str(name): (table.start_states[name], table.end_states[name]) for name in table.start_states},
         "actions": actions,
         "rules": rule_rows,
-        # Terminals no rule keeps (separators). The parser needs no list of them: the rules that
-        # hold one leave it out of their children.
-        "dropped": sorted(str(t.name) for t in lark_parser.terminals if str(t.name) not in kept_terminals),
         "lexers": lexers,
         "lexer_of_state": lexer_of_state,
     }
