@@ -527,7 +527,7 @@ _PRE_INDENTED = {text: _indent_lines(text) for text in (
 
 def _newline_defined(body: str) -> str:
     """``body``, preceded by the definition of d2s_nl when it uses it."""
-    if NEWLINE_WORD in body:  # (shell.needs_newline's test, without its call)
+    if NEWLINE_WORD in body:
         return INDENT + NEWLINE_DEFINITION + "\n" + body
     return body
 

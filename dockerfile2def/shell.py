@@ -9,7 +9,7 @@ once the shell reads it.
 
 import re
 
-from .passes.scope import DEFERRED, DEFERRED_OPEN
+from .passes.scope import DEFERRED_OPEN, deferred_pieces
 
 # A word the shell reads as itself needs no quoting: these characters, not starting with % (a section
 # line). The check maps each of them to "a" and every other byte to " " (str and bytes methods in C: a
@@ -36,21 +36,12 @@ def quote(value: str) -> str:
     if "{" in text and "{{" in text:  # rare: skip the regex otherwise (a memchr for "{" first: cheaper)
         text = _PLACEHOLDER.sub("{''", text)
     if "\n" in text:  # each newline between two single-quoted parts (no brace pair spans one)
-        text = text.replace("\n", "'\"$d2s_nl\"'")
+        text = text.replace("\n", _NEWLINE_BETWEEN_QUOTES)
     return f"'{text}'"
 
 
 def _quote_deferred(value: str) -> str:
-    # The pieces deferred_pieces yields, from one C call: DEFERRED.split gives the text before the
-    # first marker, then each marker's name and modifier (or None) and the text after it.
-    pieces = DEFERRED.split(value)
-    out = [quote(pieces[0])] if pieces[0] else []
-    for index in range(1, len(pieces), 3):
-        name, modifier, text = pieces[index:index + 3]
-        out.append('"${%s%s}"' % (name, modifier or ""))
-        if text:
-            out.append(quote(text))
-    return "".join(out)
+    return "".join('"${%s}"' % text if marker else quote(text) for marker, text in deferred_pieces(value))
 
 
 def words(argv) -> str:
@@ -59,11 +50,8 @@ def words(argv) -> str:
 
 # Defines d2s_nl (a newline) for scripts whose quoted values may contain one.
 NEWLINE_DEFINITION = "d2s_nl=\"$(printf '\\nx')\"; d2s_nl=\"${d2s_nl%x}\""
-NEWLINE_WORD = '"$d2s_nl"'  # a newline in a quoted value (emit tests a text for it inline)
-
-
-def needs_newline(text: str) -> bool:
-    return NEWLINE_WORD in text
+NEWLINE_WORD = '"$d2s_nl"'  # a newline in a quoted value (emit tests a text for it)
+_NEWLINE_BETWEEN_QUOTES = "'%s'" % NEWLINE_WORD  # closes a single-quoted part, then reopens one
 
 
 def label_text(value: str) -> str:
