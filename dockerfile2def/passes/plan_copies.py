@@ -410,14 +410,10 @@ def copy_lines(writer, copy: Copy) -> List[str]:
     quote = shell.quote  # (an import statement here cost every COPY about a microsecond)
 
     post = []
-    chown = chmod = link = None
-    for flag in copy.flags:  # (most COPYs have none: no Instruction.flag call per name)
-        if flag.name == "chown":
-            chown = flag
-        elif flag.name == "chmod":
-            chmod = flag
-        elif flag.name == "link":
-            link = flag
+    if copy.flags:
+        chown, chmod, link = copy.flag("chown"), copy.flag("chmod"), copy.flag("link")
+    else:  # most COPYs: no Instruction.flag call per name
+        chown = chmod = link = None
     # Quoted once for every source: the owner, the mode and (without --parents) the destination.
     owner = _owner(chown.value) if chown is not None and chown.value else None
     mode = quote(chmod.value) if chmod is not None and chmod.value else None
