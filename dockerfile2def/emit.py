@@ -276,9 +276,7 @@ class StageWriter:
         body_text = _body(body)
         post = self.prologue() + body_text
         # The prologue's fixed blocks never use d2s_nl: only the base image's ENV there may.
-        if NEWLINE_WORD in (post if self.base_env else body_text):
-            post = INDENT + NEWLINE_DEFINITION + "\n" + post
-        parts += _headed("%post", post)
+        parts += _headed("%post", _newline_defined(post, post if self.base_env else body_text))
         if self.final:
             parts += self.runtime_sections(plain_labels)
         return parts
@@ -525,9 +523,10 @@ _PRE_INDENTED = {text: _indent_lines(text) for text in (
     JSON_TEXT_HELPER)}
 
 
-def _newline_defined(body: str) -> str:
-    """``body``, preceded by the definition of d2s_nl when it uses it."""
-    if NEWLINE_WORD in body:
+def _newline_defined(body: str, scanned: Optional[str] = None) -> str:
+    """``body``, preceded by the definition of d2s_nl when it uses it (when ``scanned``, the part of
+    it that may, uses it)."""
+    if NEWLINE_WORD in (body if scanned is None else scanned):
         return INDENT + NEWLINE_DEFINITION + "\n" + body
     return body
 
